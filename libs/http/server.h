@@ -20,12 +20,12 @@
 namespace protectogram::http {
 
 struct Request {
-  std::string method;                           // "GET", "POST", ...
-  std::string target;                           // raw target, path + query
-  std::string path;                             // decoded path, no query
+  std::string method;                             // "GET", "POST", ...
+  std::string target;                             // raw target, path + query
+  std::string path;                               // decoded path, no query
   std::multimap<std::string, std::string> query;  // decoded query parameters
-  std::map<std::string, std::string> headers;   // names lower-cased
-  std::string body;                              // raw bytes as received
+  std::map<std::string, std::string> headers;     // names lower-cased
+  std::string body;                               // raw bytes as received
   std::string remote_address;
 
   // The header's value, or "" when absent. `name` must be lower case.
@@ -71,8 +71,8 @@ struct ServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;  // 0 picks a free port; see Server::port()
   int threads = 2;
-  size_t body_limit = 1 << 20;          // 1 MiB -> 413 above
-  size_t header_limit = 16 * 1024;      // -> 431 above
+  size_t body_limit = 1 << 20;      // 1 MiB -> 413 above
+  size_t header_limit = 16 * 1024;  // -> 431 above
   std::chrono::milliseconds read_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive connection with no request
   size_t max_connections = 1024;

@@ -34,10 +34,18 @@ bool InitLogging(std::string_view service, std::string_view level);
 void CaptureLogsForTest(std::string* sink);
 
 void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
-inline void LogDebug(std::string_view msg, std::initializer_list<LogField> f = {}) { Log(LogLevel::kDebug, msg, f); }
-inline void LogInfo(std::string_view msg, std::initializer_list<LogField> f = {}) { Log(LogLevel::kInfo, msg, f); }
-inline void LogWarn(std::string_view msg, std::initializer_list<LogField> f = {}) { Log(LogLevel::kWarn, msg, f); }
-inline void LogError(std::string_view msg, std::initializer_list<LogField> f = {}) { Log(LogLevel::kError, msg, f); }
+inline void LogDebug(std::string_view msg, std::initializer_list<LogField> f = {}) {
+  Log(LogLevel::kDebug, msg, f);
+}
+inline void LogInfo(std::string_view msg, std::initializer_list<LogField> f = {}) {
+  Log(LogLevel::kInfo, msg, f);
+}
+inline void LogWarn(std::string_view msg, std::initializer_list<LogField> f = {}) {
+  Log(LogLevel::kWarn, msg, f);
+}
+inline void LogError(std::string_view msg, std::initializer_list<LogField> f = {}) {
+  Log(LogLevel::kError, msg, f);
+}
 
 // Sets the correlation id carried by every log line written on this thread while the scope lives.
 class CorrelationScope {
