@@ -137,7 +137,7 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
   line.push_back('}');
   {
     std::lock_guard<std::mutex> lock(state.mu);
-    if (state.capture != nullptr) absl::StrAppend(state.capture, line, "\n");
+    if (state.capture != nullptr) *state.capture += line + "\n";
   }
   if (auto logger = spdlog::default_logger_raw(); logger != nullptr) {
     logger->info(line);
@@ -168,13 +168,13 @@ std::string NewCorrelationId() {
 
 std::string MaskPhone(std::string_view phone) {
   if (phone.size() < 9) return "****";
-  return absl::StrCat(phone.substr(0, 5), "****", phone.substr(phone.size() - 3));
+  return std::string(phone.substr(0, 5)) + "****" + std::string(phone.substr(phone.size() - 3));
 }
 
 std::string MaskEmail(std::string_view email) {
   size_t at = email.find('@');
   if (at == std::string_view::npos || at == 0) return "***";
-  return absl::StrCat(email.substr(0, 1), "***", email.substr(at));
+  return std::string(email.substr(0, 1)) + "***" + std::string(email.substr(at));
 }
 
 }  // namespace protectogram::kernel
