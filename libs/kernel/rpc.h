@@ -1,0 +1,76 @@
+// What every gRPC handler and client call does: map statuses, carry the correlation id, check admin auth.
+//
+// A handler starts with an RpcScope, which states the call's auth in one line that grep finds:
+//
+//   grpc::Status ListDeadJobs(grpc::ServerContext* context, const ListDeadJobsRequest* request,
+//                             ListDeadJobsResponse* response) override {
+//     kernel::RpcScope scope(context, kernel::Auth::kAdmin, admin_token_);
+//     if (!scope.ok()) return scope.status();
+//     absl::StatusOr<...> jobs = store_.ListDead(...);
+//     if (!jobs.ok()) return kernel::ToGrpcStatus(jobs.status());
+//     ...
+//   }
+//
+// (gRPC 1.51's synchronous interceptors cannot fail a call with a status of their own, so auth is checked
+// here; GrpcHost's interceptor does the metrics.)
+#pragma once
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/status.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "libs/kernel/log.h"
+
+namespace protectogram::kernel {
+
+// Metadata keys (gRPC metadata keys are lower case).
+inline constexpr char kCorrelationIdKey[] = "x-correlation-id";
+inline constexpr char kAuthorizationKey[] = "authorization";
+
+// One to one: absl and gRPC share the canonical code numbers; the message is kept, payloads are dropped.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status ToAbslStatus(const grpc::Status& status);
+
+// Compares in time that depends only on the lengths, not on where the strings differ.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+// True when `id` is acceptable as a correlation id from outside: 1..128 of [A-Za-z0-9._:-].
+bool IsValidCorrelationId(std::string_view id);
+
+enum class Auth {
+  kNone,   // anyone who can reach the port (service-to-service calls inside the private network)
+  kAdmin,  // "authorization: Bearer <ADMIN_TOKEN>" required
+};
+
+// For the length of a handler: makes the call's correlation id current for log lines on this thread (the
+// client's x-correlation-id when valid, else a new one), echoes it to the client in the initial metadata, and
+// for Auth::kAdmin checks "authorization: Bearer <admin_token>" in constant time. When the check fails, ok()
+// is false and status() is UNAUTHENTICATED (a missing header, another scheme, a wrong token, or an empty
+// admin_token: an unset token never lets anyone in); the refusal is logged without the presented value.
+// Construct it before anything else in the handler (initial metadata must not have been sent yet).
+class RpcScope {
+ public:
+  RpcScope(grpc::ServerContextBase* context, Auth auth, std::string_view admin_token);
+  RpcScope(const RpcScope&) = delete;
+  RpcScope& operator=(const RpcScope&) = delete;
+
+  bool ok() const { return status_.ok(); }
+  const grpc::Status& status() const { return status_; }
+  const std::string& correlation_id() const { return correlation_id_; }
+
+ private:
+  std::string correlation_id_;
+  std::optional<CorrelationScope> scope_;
+  grpc::Status status_;
+};
+
+// Prepares an outgoing call: sends the current correlation id (a new one when there is none) as
+// x-correlation-id and, when `admin_token` is not empty, "authorization: Bearer <admin_token>".
+void PrepareClientContext(grpc::ClientContext* context, std::string_view admin_token = "");
+
+}  // namespace protectogram::kernel
