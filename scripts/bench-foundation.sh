@@ -3,7 +3,8 @@
 # benchmark Postgres (scripts/bench-pg.sh). Needs a built tree (make build). Prints one JSON line.
 #   start_to_ready_ms: fork+exec until the process answers ready (gRPC health SERVING via its HTTP
 #                      /health/ready on METRICS_PORT; the edge's /health/live), polled every 2 ms; median of 5.
-#   idle_rss_kib:      VmRSS after 3 s idle.
+#   idle_rss_kib:      RSS after 3 s idle; pss_kib (shared library pages divided among their users) and
+#                      anon_kib (the process's own heap and stacks) beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/bin
@@ -28,7 +29,8 @@ measure() {  # measure NAME READY_PORT ENV...
     times+=($(($(now_ms) - t0)))
     if [[ $i -eq 5 ]]; then
       sleep 3
-      rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+      rss=$(awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} /^Anonymous:/ {a=$2} END {printf "%s,\"pss_kib\":%s,\"anon_kib\":%s", r, p, a}' \
+        "/proc/$pid/smaps_rollup")
     fi
     kill -TERM "$pid"
     wait "$pid" || true

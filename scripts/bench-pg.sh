@@ -22,7 +22,7 @@ if [[ ! -f "$var/bench-pg/PG_VERSION" ]]; then
 fi
 [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$var/bench-run"
 if ! "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$var/bench-pg" status >/dev/null 2>&1; then
-  "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$var/bench-pg" -l "$var/log/bench-pg.log" -w \
+  "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$var/bench-pg" -l "$var/bench-run/postgres.log" -w \
     -o "-p $port -k $var/bench-run -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB" \
     start >/dev/null
 fi

@@ -29,7 +29,7 @@ if [[ ! -f "$var/pg/PG_VERSION" ]]; then
 fi
 [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$var/run"
 if ! "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$var/pg" status >/dev/null 2>&1; then
-  "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$var/pg" -l "$var/log/postgres.log" -w \
+  "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$var/pg" -l "$var/run/postgres.log" -w \
     -o "-p $pg_port -k $var/run -c listen_addresses=127.0.0.1" start >/dev/null
 fi
 admin_url="postgresql://postgres@127.0.0.1:$pg_port/postgres"
