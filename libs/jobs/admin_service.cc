@@ -56,7 +56,8 @@ grpc::Status NoOutbox() {
 JobsAdminService::JobsAdminService(JobStore& jobs, Outbox* outbox, std::string admin_token)
     : jobs_(jobs), outbox_(outbox), admin_token_(std::move(admin_token)) {}
 
-grpc::Status JobsAdminService::ListDeadJobs(grpc::ServerContext* context, const v1::ListDeadJobsRequest* request,
+grpc::Status JobsAdminService::ListDeadJobs(grpc::ServerContext* context,
+                                            const v1::ListDeadJobsRequest* request,
                                             v1::ListDeadJobsResponse* response) {
   kernel::RpcScope scope(context, kernel::Auth::kAdmin, admin_token_);
   if (!scope.ok()) return scope.status();

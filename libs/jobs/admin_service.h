@@ -1,6 +1,6 @@
-// JobsAdminService (proto/protectogram/jobs/v1/jobs_admin.proto) over one service's job table and, when it has
-// one, its outbox. Every RPC needs "authorization: Bearer <ADMIN_TOKEN>" (kernel::RpcScope, Auth::kAdmin):
-// UNAUTHENTICATED otherwise, also when the service runs without an admin token.
+// JobsAdminService (proto/protectogram/jobs/v1/jobs_admin.proto) over one service's job table and, when it
+// has one, its outbox. Every RPC needs "authorization: Bearer <ADMIN_TOKEN>" (kernel::RpcScope,
+// Auth::kAdmin): UNAUTHENTICATED otherwise, also when the service runs without an admin token.
 //
 //   jobs::JobsAdminService admin(*job_store, outbox.get(), config.admin_token);
 //   grpc_host.AddService(&admin);
@@ -33,7 +33,8 @@ class JobsAdminService final : public protectogram::jobs::v1::JobsAdminService::
   grpc::Status ListDeadOutboxMessages(grpc::ServerContext* context,
                                       const v1::ListDeadOutboxMessagesRequest* request,
                                       v1::ListDeadOutboxMessagesResponse* response) override;
-  grpc::Status RedriveOutboxMessage(grpc::ServerContext* context, const v1::RedriveOutboxMessageRequest* request,
+  grpc::Status RedriveOutboxMessage(grpc::ServerContext* context,
+                                    const v1::RedriveOutboxMessageRequest* request,
                                     v1::RedriveOutboxMessageResponse* response) override;
 
  private:

@@ -282,8 +282,11 @@ bool InboxRelay::Process(InboxMessage& event) {
   absl::StatusOr<pg::Result> r = pool_.Execute(
       fail_, {event.id, event.lease_token, give_up ? "ignored" : "received", DurationMicros(delay), error});
   if (!r.ok()) {
-    kernel::LogWarn("inbox: recording a failed delivery failed; it is retried after its lease",
-                    {{"queue", table_}, {"event_id", event.id}, {"error", std::string(r.status().message())}});
+    kernel::LogWarn(
+        "inbox: recording a failed delivery failed; it is retried after its lease",
+        {{"queue", table_}, {"event_id", event.id}, {"error", std::string(r.status().message())}});
+  } else if (!give_up && !r->empty()) {
+    engine_->DueAt(absl::FromUnixMicros(r->front().Get<int64_t>("next_attempt_us")));
   }
   (give_up ? kernel::LogWarn : kernel::LogInfo)(
       give_up ? "inbox: event not delivered; giving up" : "inbox: delivery failed; retrying",

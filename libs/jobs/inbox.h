@@ -44,9 +44,9 @@
 namespace protectogram::jobs {
 
 struct InboxEvent {
-  std::string provider;           // "telegram:<bot_id>", "telnyx", "twilio", "whatsapp"
-  std::string provider_event_id;  // update_id, event id, MessageSid, ...
-  std::string payload;            // the raw body, byte for byte
+  std::string provider;                     // "telegram:<bot_id>", "telnyx", "twilio", "whatsapp"
+  std::string provider_event_id;            // update_id, event id, MessageSid, ...
+  std::string payload;                      // the raw body, byte for byte
   std::optional<std::string> payload_json;  // the body when it is JSON (must be valid JSON)
   std::optional<std::string> headers_json;  // a JSON object of the headers worth keeping (never secrets)
 };
@@ -82,8 +82,8 @@ class Inbox {
   // INVALID_ARGUMENT for a malformed table name. The pool must outlive the inbox.
   static absl::StatusOr<std::unique_ptr<Inbox>> Create(pg::Pool& pool, InboxOptions options);
 
-  // Stores one event (its own statement: durable when this returns OK). INVALID_ARGUMENT for an empty provider
-  // or event id, or payload_json/headers_json that are not JSON; errors of pg otherwise.
+  // Stores one event (its own statement: durable when this returns OK). INVALID_ARGUMENT for an empty
+  // provider or event id, or payload_json/headers_json that are not JSON; errors of pg otherwise.
   absl::StatusOr<StoredEvent> Store(const InboxEvent& event);
   // Stores it inside the caller's transaction. `handled`: the caller processes it in this transaction, so it
   // is stored as delivered and processed (the relay never picks it up).
@@ -91,7 +91,8 @@ class Inbox {
   // Many events in one INSERT ... ON CONFLICT DO NOTHING (one round trip, one commit). Results are in input
   // order; a repeat within the batch is a duplicate of its first occurrence.
   absl::StatusOr<std::vector<StoredEvent>> StoreBatch(const std::vector<InboxEvent>& events);
-  absl::StatusOr<std::vector<StoredEvent>> StoreBatch(pg::Transaction& txn, const std::vector<InboxEvent>& events);
+  absl::StatusOr<std::vector<StoredEvent>> StoreBatch(pg::Transaction& txn,
+                                                      const std::vector<InboxEvent>& events);
 
   // For a consumer that delivered events itself (not through the relay).
   absl::Status MarkDelivered(const std::vector<int64_t>& ids);

@@ -84,9 +84,9 @@ JobStore::JobStore(pg::Pool& pool, JobStoreOptions options)
 template <typename Db>
 absl::StatusOr<ScheduleResult> JobStore::ScheduleOn(Db& db, const JobSpec& spec) {
   if (absl::Status s = ValidateSpec(spec); !s.ok()) return s;
-  absl::StatusOr<pg::Result> r =
-      db.Execute(schedule_, {spec.kind, spec.key, spec.incident_id, RunAtMicros(spec), DurationMicros(spec.delay),
-                             spec.max_attempts, spec.payload_json, channel_, DurationMicros(margin_)});
+  absl::StatusOr<pg::Result> r = db.Execute(
+      schedule_, {spec.kind, spec.key, spec.incident_id, RunAtMicros(spec), DurationMicros(spec.delay),
+                  spec.max_attempts, spec.payload_json, channel_, DurationMicros(margin_)});
   if (!r.ok()) return r.status();
   if (!r->empty()) return ScheduleResult{r->front().Get<int64_t>("id"), true};
   // The key exists (or was inserted concurrently and committed while we waited on it).
@@ -112,17 +112,18 @@ absl::StatusOr<int64_t> JobStore::ScheduleBatchOn(Db& db, const std::vector<JobS
     payloads.emplace_back(spec.payload_json);
   }
   using internal::ArrayLiteral;
-  absl::StatusOr<pg::Result> r = db.Execute(
-      schedule_batch_, {ArrayLiteral(kinds), ArrayLiteral(keys), ArrayLiteral(incidents), ArrayLiteral(run_ats),
-                        ArrayLiteral(delays), ArrayLiteral(max_attempts), ArrayLiteral(payloads), channel_,
-                        DurationMicros(margin_)});
+  absl::StatusOr<pg::Result> r =
+      db.Execute(schedule_batch_, {ArrayLiteral(kinds), ArrayLiteral(keys), ArrayLiteral(incidents),
+                                   ArrayLiteral(run_ats), ArrayLiteral(delays), ArrayLiteral(max_attempts),
+                                   ArrayLiteral(payloads), channel_, DurationMicros(margin_)});
   if (!r.ok()) return r.status();
   return r->front().Get<int64_t>("inserted");
 }
 
 template <typename Db>
 absl::StatusOr<int64_t> JobStore::CancelPrefixOn(Db& db, std::string_view prefix) {
-  if (prefix.empty()) return absl::InvalidArgumentError("cancel prefix is empty (that would cancel everything)");
+  if (prefix.empty())
+    return absl::InvalidArgumentError("cancel prefix is empty (that would cancel everything)");
   absl::StatusOr<pg::Result> r = db.Execute(cancel_prefix_, {internal::LikePrefixPattern(prefix)});
   if (!r.ok()) return r.status();
   return r->affected_rows();
@@ -149,7 +150,9 @@ absl::StatusOr<int64_t> JobStore::Cancel(pg::Transaction& txn, std::string_view 
   if (!r.ok()) return r.status();
   return r->affected_rows();
 }
-absl::StatusOr<int64_t> JobStore::CancelPrefix(std::string_view prefix) { return CancelPrefixOn(pool_, prefix); }
+absl::StatusOr<int64_t> JobStore::CancelPrefix(std::string_view prefix) {
+  return CancelPrefixOn(pool_, prefix);
+}
 absl::StatusOr<int64_t> JobStore::CancelPrefix(pg::Transaction& txn, std::string_view prefix) {
   return CancelPrefixOn(txn, prefix);
 }

@@ -64,8 +64,9 @@ template <typename Db>
 absl::StatusOr<bool> Outbox::EnqueueOn(Db& db, const OutboxCommand& command) {
   if (command.channel.empty()) return absl::InvalidArgumentError("outbox command channel is empty");
   if (command.idempotency_key.empty()) return absl::InvalidArgumentError("outbox idempotency key is empty");
-  absl::StatusOr<pg::Result> r = db.Execute(enqueue_, {command.channel, command.idempotency_key, command.payload_json,
-                                                       command.incident_id, channel_, notify_});
+  absl::StatusOr<pg::Result> r =
+      db.Execute(enqueue_, {command.channel, command.idempotency_key, command.payload_json,
+                            command.incident_id, channel_, notify_});
   if (!r.ok()) return r.status();
   return !r->empty();
 }
@@ -202,7 +203,8 @@ bool OutboxRelay::Process(OutboxMessage& message) {
   auto it = channels_.find(message.channel);
   absl::Status status;
   if (it == channels_.end()) {
-    status = absl::FailedPreconditionError(absl::StrCat("no sender registered for channel ", message.channel));
+    status =
+        absl::FailedPreconditionError(absl::StrCat("no sender registered for channel ", message.channel));
   } else {
     try {
       status = it->second.sender(message);
@@ -224,25 +226,23 @@ bool OutboxRelay::Process(OutboxMessage& message) {
   if (IsPermanentError(status) || message.attempts >= max_attempts) {
     counter.WithLabels({message.channel, "dead"}).Inc();
     Fail(message, "dead", absl::ZeroDuration(), error);
-    kernel::LogWarn("outbox: message is dead",
-                    {{"queue", table_},
-                     {"channel", message.channel},
-                     {"key", message.idempotency_key},
-                     {"attempts", message.attempts},
-                     {"incident_id", message.incident_id.value_or(0)},
-                     {"error", error}});
+    kernel::LogWarn("outbox: message is dead", {{"queue", table_},
+                                                {"channel", message.channel},
+                                                {"key", message.idempotency_key},
+                                                {"attempts", message.attempts},
+                                                {"incident_id", message.incident_id.value_or(0)},
+                                                {"error", error}});
   } else {
     const absl::Duration delay = RetryAfterOf(status).value_or(retry.Delay(message.attempts, UniformUnit()));
     counter.WithLabels({message.channel, "retry"}).Inc();
     Fail(message, "pending", delay, error);
-    kernel::LogInfo("outbox: send failed; retrying",
-                    {{"queue", table_},
-                     {"channel", message.channel},
-                     {"key", message.idempotency_key},
-                     {"attempts", message.attempts},
-                     {"retry_in_ms", absl::ToInt64Milliseconds(delay)},
-                     {"incident_id", message.incident_id.value_or(0)},
-                     {"error", error}});
+    kernel::LogInfo("outbox: send failed; retrying", {{"queue", table_},
+                                                      {"channel", message.channel},
+                                                      {"key", message.idempotency_key},
+                                                      {"attempts", message.attempts},
+                                                      {"retry_in_ms", absl::ToInt64Milliseconds(delay)},
+                                                      {"incident_id", message.incident_id.value_or(0)},
+                                                      {"error", error}});
   }
   return false;
 }
@@ -252,8 +252,13 @@ void OutboxRelay::Fail(OutboxMessage& message, std::string_view status, absl::Du
   absl::StatusOr<pg::Result> r =
       pool_.Execute(fail_, {message.id, message.lease_token, status, DurationMicros(delay), error});
   if (!r.ok()) {
-    kernel::LogWarn("outbox: recording a failed send failed; it is retried after its lease",
-                    {{"queue", table_}, {"key", message.idempotency_key}, {"error", std::string(r.status().message())}});
+    kernel::LogWarn(
+        "outbox: recording a failed send failed; it is retried after its lease",
+        {{"queue", table_}, {"key", message.idempotency_key}, {"error", std::string(r.status().message())}});
+    return;
+  }
+  if (status == "pending" && !r->empty()) {
+    engine_->DueAt(absl::FromUnixMicros(r->front().Get<int64_t>("next_attempt_us")));
   }
 }
 

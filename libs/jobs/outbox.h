@@ -1,6 +1,6 @@
-// The outbox: a command to another service (or a provider) written in the same transaction as the state change
-// that causes it, and sent after commit by a relay until the receiver acknowledges: exactly once in effect,
-// because every command carries an idempotency key the receiver stores under a unique constraint
+// The outbox: a command to another service (or a provider) written in the same transaction as the state
+// change that causes it, and sent after commit by a relay until the receiver acknowledges: exactly once in
+// effect, because every command carries an idempotency key the receiver stores under a unique constraint
 // (receiver.h).
 //
 // Writer (any transaction):

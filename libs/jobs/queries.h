@@ -1,7 +1,8 @@
-// Every statement of the durable-work library. {table} is the only placeholder: the service's table, validated
-// and substituted once when a store is built (internal::BoundQuery); all values are $n parameters.
+// Every statement of the durable-work library. {table} is the only placeholder: the service's table,
+// validated and substituted once when a store is built (internal::BoundQuery); all values are $n parameters.
 // Times cross the wire as microseconds since the Unix epoch (bigint), so they round-trip exactly:
-//   timestamptz 'epoch' + $n::bigint * interval '1 microsecond'   and   (extract(epoch FROM t) * 1000000)::bigint
+//   timestamptz 'epoch' + $n::bigint * interval '1 microsecond'   and   (extract(epoch FROM t) *
+//   1000000)::bigint
 // NOTIFY payloads carry the due time the same way ("" = due now).
 #pragma once
 
@@ -40,7 +41,8 @@ SELECT ins.id, (SELECT count(*) FROM woke) AS notified FROM ins)sql"};
 inline constexpr pg::Query kJobIdByKey{"jobs_id_by_key", "SELECT id FROM {table} WHERE job_key = $1"};
 
 // Many jobs in one statement; one notification for the earliest. Arrays: $1 kinds, $2 keys, $3 incident ids,
-// $4 run_at (us or NULL), $5 delays (us), $6 max_attempts, $7 payloads (jsonb or NULL); $8 channel, $9 margin.
+// $4 run_at (us or NULL), $5 delays (us), $6 max_attempts, $7 payloads (jsonb or NULL); $8 channel, $9
+// margin.
 inline constexpr pg::Query kScheduleJobs{"jobs_schedule_batch", R"sql(
 WITH ins AS (
   INSERT INTO {table} (action_type, job_key, incident_id, run_at, max_attempts, payload_json)
@@ -282,7 +284,8 @@ UPDATE {table}
    SET status = $3, next_attempt_at = now() + $4::bigint * interval '1 microsecond', last_error = $5,
        updated_at = now()
  WHERE id = $1 AND status = 'pending'
-   AND next_attempt_at = timestamptz 'epoch' + $2::bigint * interval '1 microsecond')sql"};
+   AND next_attempt_at = timestamptz 'epoch' + $2::bigint * interval '1 microsecond'
+RETURNING (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS next_attempt_us)sql"};
 
 // Claimed but unsent messages back, due now. $1 ids, $2 lease tokens, $3 channel.
 inline constexpr pg::Query kOutboxRelease{"outbox_release", R"sql(
@@ -304,8 +307,8 @@ DELETE FROM {table}
                ORDER BY next_attempt_at
                LIMIT $2))sql"};
 
-#define PROTECTOGRAM_OUTBOX_COLUMNS                                                                   \
-  "id, channel, idempotency_key, payload_json::text AS payload_json, status, attempts, "              \
+#define PROTECTOGRAM_OUTBOX_COLUMNS                                                                       \
+  "id, channel, idempotency_key, payload_json::text AS payload_json, status, attempts, "                  \
   "(extract(epoch FROM next_attempt_at) * 1000000)::bigint AS next_attempt_us, last_error, incident_id, " \
   "(extract(epoch FROM created_at) * 1000000)::bigint AS created_us"
 
@@ -422,7 +425,8 @@ UPDATE {table}
    SET status = $3, next_attempt_at = now() + $4::bigint * interval '1 microsecond', last_error = $5,
        processed_at = CASE WHEN $3 = 'ignored' THEN now() END
  WHERE id = $1 AND status = 'received'
-   AND next_attempt_at = timestamptz 'epoch' + $2::bigint * interval '1 microsecond')sql"};
+   AND next_attempt_at = timestamptz 'epoch' + $2::bigint * interval '1 microsecond'
+RETURNING (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS next_attempt_us)sql"};
 
 // $1 ids, $2 lease tokens.
 inline constexpr pg::Query kInboxRelease{"inbox_release", R"sql(

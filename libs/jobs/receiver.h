@@ -50,8 +50,8 @@ class IdempotentReceiver {
   absl::StatusOr<bool> Apply(std::string_view key, const Effect& effect);
   // RecordOnce on this receiver's table.
   absl::StatusOr<bool> RecordOnce(pg::Transaction& txn, std::string_view key);
-  // Deletes keys recorded more than `older_than` ago (at most `limit`); returns how many. Keep keys longer than
-  // any sender retries.
+  // Deletes keys recorded more than `older_than` ago (at most `limit`); returns how many. Keep keys longer
+  // than any sender retries.
   absl::StatusOr<int64_t> Prune(absl::Duration older_than, int limit = 1000);
 
  private:

@@ -72,8 +72,9 @@ bool IsPermanentError(const absl::Status& status) {
 
 absl::Status WithRetryAfter(absl::Status status, absl::Duration delay) {
   if (!status.ok()) {
-    status.SetPayload(kRetryAfterUrl,
-                      absl::Cord(std::to_string(absl::ToInt64Microseconds(std::max(delay, absl::ZeroDuration())))));
+    status.SetPayload(
+        kRetryAfterUrl,
+        absl::Cord(std::to_string(absl::ToInt64Microseconds(std::max(delay, absl::ZeroDuration())))));
   }
   return status;
 }

@@ -92,8 +92,6 @@ absl::StatusOr<std::string> Render(const char* tmpl, std::string_view table) {
 absl::StatusOr<std::string> JobTableDdl(std::string_view table) { return Render(kJobTable, table); }
 absl::StatusOr<std::string> OutboxTableDdl(std::string_view table) { return Render(kOutboxTable, table); }
 absl::StatusOr<std::string> InboxTableDdl(std::string_view table) { return Render(kInboxTable, table); }
-absl::StatusOr<std::string> ReceivedTableDdl(std::string_view table) {
-  return Render(kReceivedTable, table);
-}
+absl::StatusOr<std::string> ReceivedTableDdl(std::string_view table) { return Render(kReceivedTable, table); }
 
 }  // namespace protectogram::jobs

@@ -58,7 +58,8 @@ absl::Status JobContext::ExtendLease(absl::Duration lease) {
   absl::StatusOr<pg::Result> r =
       worker_->pool_.Execute(worker_->extend_, {job_.id, job_.lease_token, DurationMicros(lease)});
   if (!r.ok()) return r.status();
-  if (r->empty()) return absl::AbortedError(absl::StrCat("job ", job_.key, " is no longer held by this worker"));
+  if (r->empty())
+    return absl::AbortedError(absl::StrCat("job ", job_.key, " is no longer held by this worker"));
   job_.lease_token = r->front().Get<int64_t>("lease_token");
   return absl::OkStatus();
 }
@@ -123,7 +124,10 @@ void Worker::Register(std::string kind, JobHandler handler, KindOptions options)
     kernel::LogError("jobs: Register after Start", {{"queue", table_}, {"kind", kind}});
     std::abort();
   }
-  kinds_[std::move(kind)] = Kind{std::move(handler), options.retry.value_or(options_.retry)};
+  Kind entry{std::move(handler), options.retry.value_or(options_.retry)};
+  entry.lag = &internal::JobLagMetric(metrics_).WithLabels({kind});
+  entry.done = &JobsTotal(kind, "done");
+  kinds_[std::move(kind)] = std::move(entry);
 }
 
 absl::Status Worker::Start() {
@@ -174,10 +178,13 @@ absl::StatusOr<internal::ClaimBatch<Job>> Worker::Claim(int limit) {
 }
 
 bool Worker::Process(Job& job) {
-  internal::JobLagMetric(metrics_)
-      .WithLabels({job.kind})
-      .Observe(std::max(0.0, absl::ToDoubleSeconds(job.claimed_at - job.run_at)));
   auto it = kinds_.find(job.kind);
+  const double lag = std::max(0.0, absl::ToDoubleSeconds(job.claimed_at - job.run_at));
+  if (it != kinds_.end()) {
+    it->second.lag->Observe(lag);
+  } else {
+    internal::JobLagMetric(metrics_).WithLabels({job.kind}).Observe(lag);
+  }
   const RetryPolicy& policy = it != kinds_.end() ? it->second.retry : options_.retry;
   absl::Status status;
   if (it == kinds_.end()) {
@@ -193,7 +200,7 @@ bool Worker::Process(Job& job) {
     }
     if (status.ok()) {
       if (ctx.completed_) {
-        JobsTotal(job.kind, "done").Inc();
+        it->second.done->Inc();
         return false;
       }
       if (ctx.reschedule_at_.has_value() || ctx.reschedule_after_.has_value()) {
@@ -201,31 +208,29 @@ bool Worker::Process(Job& job) {
                 "rescheduled");
         return false;
       }
-      JobsTotal(job.kind, "done").Inc();
+      it->second.done->Inc();
       return true;
     }
   }
   const std::string error = ErrorText(status);
   if (IsPermanentError(status) || job.attempts >= job.max_attempts) {
     Requeue(job, "dead", std::nullopt, std::nullopt, false, error, "dead");
-    kernel::LogWarn("jobs: job is dead",
-                    {{"queue", table_},
-                     {"kind", job.kind},
-                     {"key", job.key},
-                     {"attempts", job.attempts},
-                     {"incident_id", job.incident_id.value_or(0)},
-                     {"error", error}});
+    kernel::LogWarn("jobs: job is dead", {{"queue", table_},
+                                          {"kind", job.kind},
+                                          {"key", job.key},
+                                          {"attempts", job.attempts},
+                                          {"incident_id", job.incident_id.value_or(0)},
+                                          {"error", error}});
   } else {
     const absl::Duration delay = RetryAfterOf(status).value_or(policy.Delay(job.attempts, UniformUnit()));
     Requeue(job, "pending", std::nullopt, delay, false, error, "retry");
-    kernel::LogInfo("jobs: job failed; retrying",
-                    {{"queue", table_},
-                     {"kind", job.kind},
-                     {"key", job.key},
-                     {"attempts", job.attempts},
-                     {"retry_in_ms", absl::ToInt64Milliseconds(delay)},
-                     {"incident_id", job.incident_id.value_or(0)},
-                     {"error", error}});
+    kernel::LogInfo("jobs: job failed; retrying", {{"queue", table_},
+                                                   {"kind", job.kind},
+                                                   {"key", job.key},
+                                                   {"attempts", job.attempts},
+                                                   {"retry_in_ms", absl::ToInt64Milliseconds(delay)},
+                                                   {"incident_id", job.incident_id.value_or(0)},
+                                                   {"error", error}});
   }
   return false;
 }
@@ -240,8 +245,8 @@ void Worker::Requeue(Job& job, std::string_view state, std::optional<absl::Time>
   std::optional<std::string> last_error;
   if (!error.empty()) last_error = error;
   absl::StatusOr<pg::Result> r =
-      pool_.Execute(requeue_, {job.id, job.lease_token, state, run_at_us, delay_us, reset_attempts, last_error,
-                               channel_, DurationMicros(options_.notify_margin)});
+      pool_.Execute(requeue_, {job.id, job.lease_token, state, run_at_us, delay_us, reset_attempts,
+                               last_error, channel_, DurationMicros(options_.notify_margin)});
   if (!r.ok()) {
     kernel::LogWarn("jobs: recording a job outcome failed; it runs again after its lease",
                     {{"queue", table_}, {"key", job.key}, {"error", std::string(r.status().message())}});
@@ -249,6 +254,10 @@ void Worker::Requeue(Job& job, std::string_view state, std::optional<absl::Time>
   }
   if (r->empty()) return;  // cancelled or taken over meanwhile: nothing to record
   JobsTotal(job.kind, result).Inc();
+  // This worker learns the new due time directly; NOTIFY (when it was sent) tells the others.
+  if (r->front().Get<std::string>("state") == "pending") {
+    engine_->DueAt(absl::FromUnixMicros(r->front().Get<int64_t>("run_at_us")));
+  }
 }
 
 absl::Status Worker::Complete(std::vector<Job>& jobs) {
@@ -291,7 +300,8 @@ bool Worker::ReclaimExpired() {
 
 bool Worker::PruneDone() {
   for (int round = 0; round < kMaxPruneRounds && !engine_->stopping(); ++round) {
-    absl::StatusOr<pg::Result> r = pool_.Execute(prune_, {DurationMicros(options_.keep_done), options_.prune_batch});
+    absl::StatusOr<pg::Result> r =
+        pool_.Execute(prune_, {DurationMicros(options_.keep_done), options_.prune_batch});
     if (!r.ok() || r->affected_rows() < options_.prune_batch) break;
   }
   return false;
@@ -300,7 +310,8 @@ bool Worker::PruneDone() {
 bool Worker::SampleDue() {
   absl::StatusOr<pg::Result> r = pool_.Execute(count_due_);
   if (r.ok()) {
-    internal::JobsDueMetric(metrics_).WithLabels({table_}).Set(static_cast<double>(r->front().Get<int64_t>("due")));
+    internal::JobsDueMetric(metrics_).WithLabels({table_}).Set(
+        static_cast<double>(r->front().Get<int64_t>("due")));
   }
   return false;
 }

@@ -1,7 +1,9 @@
 // Runs the durable jobs of one table (job_store.h) with handlers registered by kind.
 //
-//   jobs::Worker::Options options{.table = "incident.scheduled_actions",
-//                                 .listen_url = direct_url_or_database_url, .threads = 2};
+//   jobs::Worker::Options options{
+//       .table = "incident.scheduled_actions",
+//       .listen_url = jobs::ListenUrlFor(config.database_url, config.database_direct_url),
+//       .threads = 2};
 //   auto worker = jobs::Worker::Create(pool, options);
 //   (*worker)->Register("cascade_step", [&](jobs::JobContext& ctx) { return cascade.Step(ctx); });
 //   (*worker)->Start();
@@ -12,13 +14,14 @@
 // handler either is idempotent or writes its effect and ctx.CompleteIn(txn) in one transaction (then the
 // effect happens exactly once). A handler returns:
 //   OK                      -> done (or rescheduled, if it called ctx.RescheduleAfter/At);
-//   a permanent error       -> dead at once (retry.h: INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE, Permanent());
-//   any other error         -> retried after the kind's RetryPolicy delay (or WithRetryAfter's), dead after
+//   a permanent error       -> dead at once (retry.h: INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE,
+//   Permanent()); any other error         -> retried after the kind's RetryPolicy delay (or
+//   WithRetryAfter's), dead after
 //                              max_attempts claims.
 // Wake-ups: LISTEN on the table's channel (on listen_url: DATABASE_DIRECT_URL when set — a transaction pooler
-// cannot keep a LISTEN), a timer for the nearest run_at, and a slow safety rescan; no polling on the hot path.
-// Expired leases are reclaimed, done rows pruned after `keep_done`, and jobs_due sampled, by a maintenance
-// thread. Metrics: scheduler_job_lag_seconds{kind}, jobs_total{kind,result}, jobs_due{queue}.
+// cannot keep a LISTEN), a timer for the nearest run_at, and a slow safety rescan; no polling on the hot
+// path. Expired leases are reclaimed, done rows pruned after `keep_done`, and jobs_due sampled, by a
+// maintenance thread. Metrics: scheduler_job_lag_seconds{kind}, jobs_total{kind,result}, jobs_due{queue}.
 #pragma once
 
 #include <atomic>
@@ -99,6 +102,13 @@ struct WorkerOptions {
   Clock* clock = nullptr;                           // nullptr: DefaultClock()
 };
 
+// The URL a Worker or relay LISTENs on: DATABASE_DIRECT_URL when set (a session connection past a transaction
+// pooler), else DATABASE_URL. With kernel::ProcessConfig: ListenUrlFor(c.database_url,
+// c.database_direct_url).
+inline std::string ListenUrlFor(const std::string& database_url, const std::string& database_direct_url) {
+  return database_direct_url.empty() ? database_url : database_direct_url;
+}
+
 class Worker {
  public:
   using Options = WorkerOptions;
@@ -129,6 +139,8 @@ class Worker {
   struct Kind {
     JobHandler handler;
     RetryPolicy retry;
+    kernel::HistogramChild* lag = nullptr;  // scheduler_job_lag_seconds{kind}, looked up once
+    kernel::CounterChild* done = nullptr;   // jobs_total{kind,"done"}
   };
   Worker(pg::Pool& pool, WorkerOptions options);
 

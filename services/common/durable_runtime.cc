@@ -23,10 +23,13 @@ std::unique_ptr<DurableRuntime> DurableRuntime::CreateOrExit(kernel::ServiceHost
                                                              DurableRuntimeOptions options) {
   const kernel::ProcessConfig& config = host.config();
   std::unique_ptr<DurableRuntime> rt(new DurableRuntime());
-  // The worker and the relay each hold a few connections (claims, completions, maintenance): size the pool so
-  // that gRPC handlers still find one.
-  rt->pool_ =
-      OrExit(pg::Pool::Create({.url = config.database_url, .size = config.db_pool_size + 4}), "DATABASE_URL");
+  // DB_POOL_SIZE is for the gRPC handlers; the worker (one per handler thread, plus claims and maintenance)
+  // and the outbox relay (two senders, plus claims and maintenance) get their connections on top of it.
+  const int worker_connections = options.worker_threads + 2;
+  const int relay_connections = options.outbox_table.empty() ? 0 : 4;
+  rt->pool_ = OrExit(pg::Pool::Create({.url = config.database_url,
+                                       .size = config.db_pool_size + worker_connections + relay_connections}),
+                     "DATABASE_URL");
   pg::Pool* pool = rt->pool_.get();
   host.SetReadinessProbe([pool] { return pool->Ping(); }, absl::Seconds(1));
 

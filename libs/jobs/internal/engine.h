@@ -3,10 +3,12 @@
 // due, woken early by LISTEN/NOTIFY or an in-process Wake().
 //
 // Threads:
-//   - a dispatcher: waits on the Listener (or a condition variable when there is no LISTEN) with a timeout set
+//   - a dispatcher: waits on the Listener (or a condition variable when there is no LISTEN) with a timeout
+//   set
 //     to the planner's next wake-up (the nearest known due time or the safety rescan), and turns
 //     notifications and passed deadlines into a due hint;
-//   - N executors: when there is a due hint and fewer claimed rows are queued than there are executors, one of
+//   - N executors: when there is a due hint and fewer claimed rows are queued than there are executors, one
+//   of
 //     them claims a batch (one claim in flight at a time); all of them take claimed rows from the queue and
 //     process them; rows reported done are completed together (one statement per batch);
 //   - a maintenance thread running the periodic tasks (lease reclaim, prune, gauges).
@@ -64,13 +66,13 @@ struct EngineOps {
 };
 
 struct EngineOptions {
-  std::string name;          // for log lines
-  std::string listen_url;    // LISTEN connection (DATABASE_DIRECT_URL); "" = no LISTEN
-  std::string channel;       // the NOTIFY channel
-  int threads = 2;           // executors
-  int batch_size = 32;       // rows per claim and per completion statement
+  std::string name;        // for log lines
+  std::string listen_url;  // LISTEN connection (DATABASE_DIRECT_URL); "" = no LISTEN
+  std::string channel;     // the NOTIFY channel
+  int threads = 2;         // executors
+  int batch_size = 32;     // rows per claim and per completion statement
   absl::Duration rescan_interval = absl::Seconds(30);
-  Clock* clock = nullptr;    // nullptr: DefaultClock()
+  Clock* clock = nullptr;  // nullptr: DefaultClock()
 };
 
 template <typename Item>
@@ -148,6 +150,19 @@ class Engine {
       planner_.Woken();
     }
     exec_cv_.notify_all();
+  }
+
+  // A row of this queue becomes due at `db_due` (database clock): this process just wrote it (a retry), so
+  // no notification is needed to learn about it.
+  void DueAt(absl::Time db_due) {
+    bool interrupt = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      planner_.Notified(db_due, clock_.Now());
+      interrupt = planner_.NextWake() < dispatcher_deadline_;
+    }
+    exec_cv_.notify_all();
+    if (interrupt) InterruptDispatcher();
   }
 
   bool stopping() const {
@@ -317,11 +332,11 @@ class Engine {
   std::condition_variable exec_cv_;
   std::condition_variable dispatch_cv_;
   std::condition_variable maintenance_cv_;
-  WakePlanner planner_;                                  // guarded by mu_
-  std::deque<Item> ready_;                               // claimed, not started; guarded by mu_
-  std::vector<Item> done_;                               // finished, not completed; guarded by mu_
+  WakePlanner planner_;                                      // guarded by mu_
+  std::deque<Item> ready_;                                   // claimed, not started; guarded by mu_
+  std::vector<Item> done_;                                   // finished, not completed; guarded by mu_
   absl::Time dispatcher_deadline_ = absl::InfiniteFuture();  // guarded by mu_
-  bool dispatcher_kick_ = false;                         // guarded by mu_
+  bool dispatcher_kick_ = false;                             // guarded by mu_
   bool started_ = false;
   bool stopping_ = false;
   bool stopped_ = false;

@@ -1,7 +1,7 @@
 // SQL helpers for the durable-work library. Every statement lives in libs/jobs/queries.h as a template whose
 // only placeholder is {table}: the table a service passes at construction ("incident.scheduled_actions"). The
-// name is validated (lower-case identifiers, optionally schema-qualified) and substituted once, when the store
-// is built; every value is a $n parameter.
+// name is validated (lower-case identifiers, optionally schema-qualified) and substituted once, when the
+// store is built; every value is a $n parameter.
 #pragma once
 
 #include <cstdint>

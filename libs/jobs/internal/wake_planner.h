@@ -18,10 +18,10 @@
 namespace protectogram::jobs::internal {
 
 struct ClaimOutcome {
-  absl::Time db_now;                    // the claim statement's now()
-  std::optional<absl::Time> next_due;   // earliest future due time (database clock), if any
-  bool full_batch = false;              // as many rows as asked for: more may be due
-  bool skipped_locked = false;          // due rows were locked by another session; look again shortly
+  absl::Time db_now;                   // the claim statement's now()
+  std::optional<absl::Time> next_due;  // earliest future due time (database clock), if any
+  bool full_batch = false;             // as many rows as asked for: more may be due
+  bool skipped_locked = false;         // due rows were locked by another session; look again shortly
 };
 
 class WakePlanner {

@@ -22,8 +22,8 @@ std::string ReadFile(const std::string& path) {
 
 std::string TempPath(const char* what) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/jobs-child-" + what +
-                        "-XXXXXX";
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/jobs-child-" + what + "-XXXXXX";
   const int fd = mkstemp(pattern.data());
   if (fd >= 0) close(fd);
   return pattern;

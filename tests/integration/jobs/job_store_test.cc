@@ -24,9 +24,11 @@ class JobStoreTest : public JobsTest {
 };
 
 TEST_F(JobStoreTest, SchedulingAKeyTwiceIsANoOp) {
-  absl::StatusOr<ScheduleResult> first =
-      store_->Schedule({.kind = "cascade_step", .key = "incident:1:step:1", .delay = absl::Seconds(30),
-                        .incident_id = 1, .payload_json = R"({"step": 1})"});
+  absl::StatusOr<ScheduleResult> first = store_->Schedule({.kind = "cascade_step",
+                                                           .key = "incident:1:step:1",
+                                                           .delay = absl::Seconds(30),
+                                                           .incident_id = 1,
+                                                           .payload_json = R"({"step": 1})"});
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->created);
   absl::StatusOr<ScheduleResult> again = store_->Schedule(
@@ -81,7 +83,9 @@ TEST_F(JobStoreTest, BatchScheduleSkipsExistingAndRepeatedKeys) {
   ASSERT_TRUE(store_->Schedule({.kind = "k", .key = "b:1"}).ok());
   std::vector<JobSpec> specs;
   for (int i = 0; i < 5; ++i) {
-    specs.push_back({.kind = "k", .key = "b:" + std::to_string(i), .delay = absl::Seconds(i),
+    specs.push_back({.kind = "k",
+                     .key = "b:" + std::to_string(i),
+                     .delay = absl::Seconds(i),
                      .incident_id = i % 2 == 0 ? std::optional<int64_t>(i) : std::nullopt,
                      .payload_json = "{\"i\": \"" + std::to_string(i) + " \\\"q\\\"\"}"});
   }
@@ -120,8 +124,10 @@ TEST_F(JobStoreTest, CancelPrefixRemovesPendingWorkOfOneIncidentAndNothingElse) 
   EXPECT_EQ(*cancelled, 3);  // steps 1, 2 and the reminder
   ASSERT_TRUE(txn->Commit().ok());
 
-  EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.scheduled_actions WHERE job_key LIKE 'incident:42:%'"), 1);
-  EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.scheduled_actions WHERE job_key LIKE 'incident:420:%'"), 3);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.scheduled_actions WHERE job_key LIKE 'incident:42:%'"),
+            1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.scheduled_actions WHERE job_key LIKE 'incident:420:%'"),
+            3);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.scheduled_actions WHERE job_key LIKE 'incident:4:%'"), 3);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.scheduled_actions WHERE job_key LIKE '%tricky'"), 2);
   EXPECT_EQ(store_->Get("incident:42:step:0")->state, "done");
@@ -138,10 +144,11 @@ TEST_F(JobStoreTest, CancelByPrefixUsesTheIndex) {
   }
   ASSERT_TRUE(store_->ScheduleBatch(specs).ok());
   Exec("ANALYZE incident.scheduled_actions");
-  absl::StatusOr<pg::Result> r = db().Execute(
-      {"explain", "EXPLAIN DELETE FROM incident.scheduled_actions WHERE job_key LIKE $1 ESCAPE '\\' "
-                  "AND state IN ('pending', 'running')"},
-      {std::string("incident:7:%")});
+  absl::StatusOr<pg::Result> r =
+      db().Execute({"explain",
+                    "EXPLAIN DELETE FROM incident.scheduled_actions WHERE job_key LIKE $1 ESCAPE '\\' "
+                    "AND state IN ('pending', 'running')"},
+                   {std::string("incident:7:%")});
   ASSERT_TRUE(r.ok()) << r.status();
   std::string text;
   for (const pg::Row& row : *r) text += std::string(row.GetView(0)) + "\n";
@@ -151,8 +158,9 @@ TEST_F(JobStoreTest, CancelByPrefixUsesTheIndex) {
 TEST_F(JobStoreTest, DeadJobsAreListedCountedAndRedriven) {
   ASSERT_TRUE(store_->Schedule({.kind = "k", .key = "dead:1"}).ok());
   ASSERT_TRUE(store_->Schedule({.kind = "k", .key = "later:1", .delay = absl::Hours(1)}).ok());
-  Exec("UPDATE incident.scheduled_actions SET state = 'dead', attempts = 5, last_error = 'boom' "
-       "WHERE job_key = 'dead:1'");
+  Exec(
+      "UPDATE incident.scheduled_actions SET state = 'dead', attempts = 5, last_error = 'boom' "
+      "WHERE job_key = 'dead:1'");
   absl::StatusOr<std::vector<Job>> dead = store_->ListDead();
   ASSERT_TRUE(dead.ok());
   ASSERT_EQ(dead->size(), 1u);
@@ -183,11 +191,12 @@ TEST_F(JobStoreTest, MigratedJobTablesHaveTheLibrarysShape) {
   ASSERT_TRUE(txn->Commit().ok());
   auto columns = [&](const std::string& schema, const std::string& table) {
     std::set<std::string> out;
-    absl::StatusOr<pg::Result> r = db().Execute(
-        {"columns",
-         "SELECT column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') "
-         "FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2"},
-        {schema, table});
+    absl::StatusOr<pg::Result> r =
+        db().Execute({"columns",
+                      "SELECT column_name || ' ' || data_type || ' ' || is_nullable || ' ' || "
+                      "coalesce(column_default, '') "
+                      "FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2"},
+                     {schema, table});
     EXPECT_TRUE(r.ok());
     for (const pg::Row& row : *r) {
       std::string c = row.Get<std::string>(0);

@@ -2,11 +2,12 @@
 // and runs until SIGTERM (clean stop, exit 0) or SIGKILL.
 //
 //   jobs_test_worker worker [--schedule=KEY --delay-ms=N]
-//       Runs a jobs::Worker on incident.scheduled_actions. Kind "effect" writes a row to jobs_test_effects and
-//       completes the job in the same transaction. With --schedule, schedules KEY first ("scheduled <us>").
+//       Runs a jobs::Worker on incident.scheduled_actions. Kind "effect" writes a row to jobs_test_effects
+//       and completes the job in the same transaction. With --schedule, schedules KEY first ("scheduled
+//       <us>").
 //   jobs_test_worker outbox [--crash-after-send] [--lease-ms=N]
-//       Runs a jobs::OutboxRelay on incident.outbox_messages. Channel "test.effect" applies the message through
-//       an IdempotentReceiver on jobs_test_received (the effect: a jobs_test_effects row). With
+//       Runs a jobs::OutboxRelay on incident.outbox_messages. Channel "test.effect" applies the message
+//       through an IdempotentReceiver on jobs_test_received (the effect: a jobs_test_effects row). With
 //       --crash-after-send the sender prints "sent <key>" after applying and then hangs, so the test can
 //       SIGKILL the process between the receiver's acknowledgement and marking the message sent.
 // Environment: DATABASE_URL.
@@ -84,12 +85,12 @@ int RunWorker(pg::Pool& pool, const std::string& url, const std::string& schedul
 int RunOutbox(pg::Pool& pool, const std::string& url, bool crash_after_send, int64_t lease_ms) {
   auto receiver = jobs::IdempotentReceiver::Create(pool, "jobs_test_received");
   if (!receiver.ok()) return Fail(receiver.status());
-  auto relay = jobs::OutboxRelay::Create(pool, {.table = "incident.outbox_messages",
-                                                .listen_url = url,
-                                                .threads = 1,
-                                                .lease = absl::Milliseconds(lease_ms),
-                                                .retry = jobs::RetryPolicy::Exponential(
-                                                    absl::Milliseconds(100), absl::Milliseconds(500))});
+  auto relay = jobs::OutboxRelay::Create(
+      pool, {.table = "incident.outbox_messages",
+             .listen_url = url,
+             .threads = 1,
+             .lease = absl::Milliseconds(lease_ms),
+             .retry = jobs::RetryPolicy::Exponential(absl::Milliseconds(100), absl::Milliseconds(500))});
   if (!relay.ok()) return Fail(relay.status());
   (*relay)->RegisterSender("test.effect", [&](const jobs::OutboxMessage& m) -> absl::Status {
     absl::StatusOr<bool> applied = (*receiver)->Apply(m.idempotency_key, [&](pg::Transaction& txn) {

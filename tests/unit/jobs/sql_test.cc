@@ -1,6 +1,7 @@
+#include "libs/jobs/internal/sql.h"
+
 #include <gtest/gtest.h>
 
-#include "libs/jobs/internal/sql.h"
 #include "libs/jobs/job_store.h"
 #include "libs/jobs/queries.h"
 #include "libs/jobs/schema.h"
@@ -12,8 +13,8 @@ TEST(TableNameTest, AcceptsPlainAndQualifiedLowerCaseIdentifiers) {
   EXPECT_TRUE(internal::ValidateTableName("incident.scheduled_actions").ok());
   EXPECT_TRUE(internal::ValidateTableName("jobs").ok());
   EXPECT_TRUE(internal::ValidateTableName("_x.y_1").ok());
-  for (const char* bad : {"", ".", "a.", ".b", "a.b.c", "Incident.jobs", "a;drop table x", "a b", "1a",
-                          "a.\"b\"", "a-b"}) {
+  for (const char* bad :
+       {"", ".", "a.", ".b", "a.b.c", "Incident.jobs", "a;drop table x", "a b", "1a", "a.\"b\"", "a-b"}) {
     EXPECT_EQ(internal::ValidateTableName(bad).code(), absl::StatusCode::kInvalidArgument) << bad;
   }
   EXPECT_FALSE(internal::ValidateTableName(std::string(64, 'a')).ok());

@@ -1,0 +1,340 @@
+#include "edge/edge.h"
+
+#include <future>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "libs/kernel/config.h"
+#include "libs/kernel/log.h"
+#include "libs/kernel/ops_http.h"
+
+namespace protectogram::edge {
+namespace {
+
+constexpr char kInboxTable[] = "edge.inbox_events";
+constexpr char kTelegramBotPrefix[] = "/webhook/";
+// An empty TwiML document: Twilio wants TwiML back from voice and messaging webhooks; this one says nothing
+// more (no reply message; the call's next step comes from the telephony service).
+constexpr char kEmptyTwiml[] = R"(<?xml version="1.0" encoding="UTF-8"?><Response/>)";
+
+// The webhook behind a route label, for counting what the server refused itself (405).
+std::optional<Source> SourceOfRoute(std::string_view route) {
+  if (route == "/telegram/webhook" || route == kTelegramBotPrefix) return Source::kTelegram;
+  if (route == "/telnyx/webhook") return Source::kTelnyx;
+  if (route == "/twilio/voice") return Source::kTwilioVoice;
+  if (route == "/twilio/whatsapp") return Source::kTwilioWhatsApp;
+  if (route == "/whatsapp/webhook") return Source::kWhatsApp;
+  return std::nullopt;
+}
+
+// What the HTTP server answered by itself before any route ran.
+std::string_view ServerRejectReason(int status) {
+  switch (status) {
+    case 400:
+      return "bad_http";
+    case 408:
+      return "timeout";
+    case 413:
+      return "too_large";
+    case 431:
+      return "headers_too_large";
+    case 503:
+      return "over_capacity";
+    default:
+      return "other";
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options) {
+  std::unique_ptr<Edge> edge(new Edge(std::move(options)));
+  const EdgeConfig& config = edge->options_.config;
+
+  pg::PoolOptions pool_options;
+  pool_options.url = edge->options_.database_url;
+  pool_options.size = edge->options_.db_pool_size;
+  pool_options.ping_timeout = config.ready_timeout;
+  pool_options.application_name = "protectogram-edge";
+  absl::StatusOr<std::unique_ptr<pg::Pool>> pool = pg::Pool::Create(pool_options);
+  if (!pool.ok()) return pool.status();
+  edge->pool_ = *std::move(pool);
+
+  // The writers' own pool: a webhook never waits behind the relay for a connection, and a slow database
+  // costs a webhook at most store_timeout before it is answered 503.
+  pg::PoolOptions ingest_options;
+  ingest_options.url = edge->options_.database_url;
+  ingest_options.size = config.ingest_writers;
+  ingest_options.acquire_timeout = config.store_timeout;
+  ingest_options.connect_timeout = absl::Seconds(2);
+  ingest_options.statement_timeout = config.store_timeout;
+  ingest_options.reconnect_backoff_max = absl::Seconds(1);
+  ingest_options.application_name = "protectogram-edge-ingest";
+  absl::StatusOr<std::unique_ptr<pg::Pool>> ingest_pool = pg::Pool::Create(ingest_options);
+  if (!ingest_pool.ok()) return ingest_pool.status();
+  edge->ingest_pool_ = *std::move(ingest_pool);
+
+  absl::StatusOr<std::unique_ptr<jobs::Inbox>> inbox =
+      jobs::Inbox::Create(*edge->ingest_pool_, {.table = kInboxTable, .metrics = &edge->metrics_});
+  if (!inbox.ok()) return inbox.status();
+  edge->inbox_ = *std::move(inbox);
+
+  edge->incident_channel_ = MakeServiceChannel(config.incident_addr);
+  edge->telephony_channel_ = MakeServiceChannel(config.telephony_addr);
+  edge->notification_channel_ = MakeServiceChannel(config.notification_addr);
+  edge->forwarder_ = std::make_unique<Forwarder>(edge->incident_channel_, edge->telephony_channel_,
+                                                 config.forward_timeout, &edge->metrics_);
+  edge->service_health_ = std::make_unique<ServiceHealth>(
+      std::vector<ServiceHealth::Target>{{"incident", edge->incident_channel_},
+                                         {"notification", edge->notification_channel_},
+                                         {"telephony", edge->telephony_channel_}},
+      config.ready_timeout);
+
+  if (edge->options_.run_relay && config.relay_threads > 0) {
+    jobs::InboxRelayOptions relay_options;
+    relay_options.table = kInboxTable;
+    relay_options.threads = config.relay_threads;
+    relay_options.batch_size = 64;
+    relay_options.lease = config.forward_timeout + absl::Seconds(25);
+    relay_options.retry = jobs::RetryPolicy::Exponential(absl::Milliseconds(250), config.forward_retry_max);
+    relay_options.rescan_interval = edge->options_.relay_rescan_interval;
+    relay_options.metrics = &edge->metrics_;
+    Forwarder* forwarder = edge->forwarder_.get();
+    absl::StatusOr<std::unique_ptr<jobs::InboxRelay>> relay = jobs::InboxRelay::Create(
+        *edge->pool_, std::move(relay_options),
+        [forwarder](const jobs::InboxMessage& message) { return forwarder->Deliver(message); });
+    if (!relay.ok()) return relay.status();
+    edge->relay_ = *std::move(relay);
+  }
+
+  InboxWriterOptions writer_options;
+  writer_options.writers = config.ingest_writers;
+  writer_options.max_batch = static_cast<size_t>(config.ingest_batch_max);
+  writer_options.wait_timeout = config.store_timeout + absl::Seconds(1);
+  writer_options.metrics = &edge->metrics_;
+  jobs::InboxRelay* relay = edge->relay_.get();
+  if (relay != nullptr) writer_options.on_stored = [relay] { relay->Wake(); };
+  edge->writer_ =
+      std::make_unique<InboxWriter>(*edge->ingest_pool_, *edge->inbox_, std::move(writer_options));
+
+  http::Router router = edge->BuildRouter();
+  edge->router_ = std::make_unique<http::Router>(router);
+  http::ServerOptions server_options;
+  server_options.address = edge->options_.listen_address;
+  server_options.port = edge->options_.port;
+  server_options.threads = config.io_threads;
+  server_options.handler_threads = config.handler_threads;
+  server_options.body_limit = config.body_limit_bytes;
+  server_options.header_limit = config.header_limit_bytes;
+  server_options.read_timeout = absl::ToChronoMilliseconds(config.read_timeout);
+  server_options.idle_timeout = absl::ToChronoMilliseconds(config.idle_timeout);
+  server_options.max_connections = config.max_connections;
+  Edge* self = edge.get();
+  server_options.observer = [self](std::string_view route, int status, std::chrono::nanoseconds elapsed) {
+    self->Observe(route, status, elapsed);
+  };
+  edge->server_ = std::make_unique<http::Server>(std::move(server_options), std::move(router));
+  return edge;
+}
+
+Edge::Edge(EdgeOptions options)
+    : options_(std::move(options)),
+      metrics_(options_.metrics != nullptr ? *options_.metrics : kernel::DefaultMetrics()),
+      rejected_(
+          metrics_.AddCounter("webhook_rejected_total",
+                              "Webhook requests the edge refused or could not store, by provider and reason.",
+                              {"provider", "reason"})),
+      accepted_(
+          metrics_.AddCounter("webhook_accepted_total",
+                              "Webhook events the edge answered 200 for, by provider and outcome (stored, "
+                              "duplicate, ignored).",
+                              {"provider", "outcome"})),
+      http_observer_(kernel::HttpMetricsObserver(metrics_)) {
+  // Looked up once: the hot path only increments.
+  for (Source source : {Source::kTelegram, Source::kTelnyx, Source::kTwilioVoice, Source::kTwilioWhatsApp,
+                        Source::kWhatsApp}) {
+    auto& row = accepted_children_[static_cast<size_t>(source)];
+    row[static_cast<size_t>(Outcome::kStored)] = &accepted_.WithLabels({SourceLabel(source), "stored"});
+    row[static_cast<size_t>(Outcome::kDuplicate)] = &accepted_.WithLabels({SourceLabel(source), "duplicate"});
+    row[static_cast<size_t>(Outcome::kIgnored)] = &accepted_.WithLabels({SourceLabel(source), "ignored"});
+  }
+}
+
+Edge::~Edge() { Stop(); }
+
+absl::Status Edge::Start() {
+  if (started_) return absl::FailedPreconditionError("edge already started");
+  started_ = true;
+  writer_->Start();
+  if (relay_ != nullptr) {
+    if (absl::Status s = relay_->Start(); !s.ok()) return s;
+  }
+  if (absl::Status s = server_->Start(); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("HTTP_PORT ", options_.port, ": ", std::string(s.message())));
+  }
+  const EdgeConfig& config = options_.config;
+  for (const std::string& warning : config.warnings) {
+    kernel::LogWarn("edge: provider not fully configured; its webhooks answer 404", {{"problem", warning}});
+  }
+  kernel::LogInfo("edge: listening", {{"http_port", static_cast<int>(server_->port())},
+                                      {"telegram_bots", static_cast<int64_t>(config.bots.bots().size())},
+                                      {"telnyx", config.telnyx_configured()},
+                                      {"twilio", config.twilio_configured()},
+                                      {"whatsapp", config.whatsapp_configured()},
+                                      {"handler_threads", config.handler_threads},
+                                      {"ingest_writers", config.ingest_writers}});
+  return absl::OkStatus();
+}
+
+void Edge::Stop(absl::Time deadline) {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  // In-flight webhooks finish (their handlers wait on the writers), then the writers store what is queued,
+  // then the relay gives back what it claimed but did not start.
+  const absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
+  server_->Stop(absl::ToChronoMilliseconds(left));
+  writer_->Stop();
+  if (relay_ != nullptr) relay_->Stop();
+}
+
+uint16_t Edge::port() const { return server_->port(); }
+
+absl::Status Edge::CheckReady() {
+  // Both at once: the probe takes about ready_timeout at worst.
+  std::future<absl::Status> services =
+      std::async(std::launch::async, [this] { return service_health_->Check(); });
+  absl::Status db = pool_->Ping();
+  absl::Status svc = services.get();
+  if (db.ok() && svc.ok()) return absl::OkStatus();
+  std::string message;
+  if (!db.ok()) message = absl::StrCat("postgres: ", std::string(db.message()));
+  if (!svc.ok()) absl::StrAppend(&message, message.empty() ? "" : "; ", std::string(svc.message()));
+  return absl::UnavailableError(message);
+}
+
+http::Response Edge::Handle(const http::Request& request, std::string* route) const {
+  return router_->Dispatch(request, route);
+}
+
+http::Router Edge::BuildRouter() {
+  http::Router router;
+  kernel::AddOpsRoutes(router, &metrics_, options_.readiness, options_.metrics_enabled);
+  router.Add("GET", "/health", [](const http::Request&) {
+    return http::Response::Json(
+        200, absl::StrCat(R"({"status":"ok","version":")", std::string(kernel::Version()), R"("})"));
+  });
+
+  router.Add("POST", "/telegram/webhook", [this](const http::Request& request) {
+    // The URL form (?secret=) is what this route documents; a secret_token header is taken too, so the
+    // default bot may be registered either way.
+    std::string_view secret = request.QueryParam("secret");
+    if (secret.empty()) secret = request.Header("x-telegram-bot-api-secret-token");
+    return Ingest(Source::kTelegram, request,
+                  AcceptTelegram(options_.config, providers::telegram::kDefaultBotId, secret, request.body));
+  });
+  router.AddPrefix("POST", kTelegramBotPrefix, [this](const http::Request& request) {
+    std::string bot_id = absl::AsciiStrToLower(request.path.substr(sizeof(kTelegramBotPrefix) - 1));
+    if (bot_id.empty() || bot_id.find('/') != std::string::npos) {
+      return Refuse(Source::kTelegram, request, Reject(RejectReason::kUnknownBot, "unknown bot"));
+    }
+    return Ingest(Source::kTelegram, request,
+                  AcceptTelegram(options_.config, bot_id, request.Header("x-telegram-bot-api-secret-token"),
+                                 request.body));
+  });
+  router.Add("POST", "/telnyx/webhook", [this](const http::Request& request) {
+    return Ingest(Source::kTelnyx, request, AcceptTelnyx(options_.config, request, Now()));
+  });
+  router.Add("POST", "/twilio/voice", [this](const http::Request& request) {
+    return Ingest(Source::kTwilioVoice, request, AcceptTwilioVoice(options_.config, request));
+  });
+  router.Add("POST", "/twilio/whatsapp", [this](const http::Request& request) {
+    return Ingest(Source::kTwilioWhatsApp, request, AcceptTwilioWhatsApp(options_.config, request));
+  });
+  router.Add("GET", "/whatsapp/webhook", [this](const http::Request& request) {
+    absl::StatusOr<std::string> challenge = WhatsAppChallenge(options_.config, request);
+    if (!challenge.ok()) return Refuse(Source::kWhatsApp, request, challenge.status());
+    return http::Response::Text(200, *std::move(challenge));
+  });
+  router.Add("POST", "/whatsapp/webhook", [this](const http::Request& request) {
+    return Ingest(Source::kWhatsApp, request, AcceptWhatsApp(options_.config, request));
+  });
+  return router;
+}
+
+http::Response Edge::Ingest(Source source, const http::Request& request,
+                            absl::StatusOr<std::vector<InboxRecord>> verdict) {
+  if (!verdict.ok()) return Refuse(source, request, verdict.status());
+  std::vector<bool> ignored;
+  for (const InboxRecord& r : *verdict) ignored.push_back(!r.ignore_reason.empty());
+  const std::string first_key = verdict->front().event.provider_event_id;
+  absl::StatusOr<std::vector<jobs::StoredEvent>> stored = writer_->Store(*std::move(verdict));
+  const std::string_view provider = SourceLabel(source);
+  if (!stored.ok()) {
+    const bool row_error = stored.status().code() == absl::StatusCode::kInvalidArgument ||
+                           stored.status().code() == absl::StatusCode::kFailedPrecondition ||
+                           stored.status().code() == absl::StatusCode::kOutOfRange;
+    rejected_.WithLabels({provider, row_error ? "store_failed" : "store_unavailable"}).Inc();
+    kernel::LogWarn("edge: webhook not stored", {{"provider", provider},
+                                                 {"provider_event_id", first_key},
+                                                 {"code", absl::StatusCodeToString(stored.status().code())},
+                                                 {"error", std::string(stored.status().message())}});
+    if (row_error) return http::Response::Error(500, "internal", "the event could not be stored");
+    http::Response response =
+        http::Response::Error(503, "unavailable", "the event could not be stored now; retry later");
+    response.headers.emplace_back("Retry-After", "5");
+    return response;
+  }
+  bool all_duplicates = true;
+  for (size_t i = 0; i < stored->size(); ++i) {
+    const jobs::StoredEvent& s = (*stored)[i];
+    all_duplicates = all_duplicates && s.duplicate;
+    const Outcome outcome =
+        s.duplicate ? Outcome::kDuplicate : (ignored[i] ? Outcome::kIgnored : Outcome::kStored);
+    accepted_children_[static_cast<size_t>(source)][static_cast<size_t>(outcome)]->Inc();
+  }
+  if (source == Source::kTwilioVoice || source == Source::kTwilioWhatsApp) {
+    http::Response response;
+    response.status = 200;
+    response.content_type = "text/xml; charset=utf-8";
+    response.body = kEmptyTwiml;
+    return response;
+  }
+  return http::Response::Json(200, all_duplicates ? R"({"ok":true,"duplicate":true})" : R"({"ok":true})");
+}
+
+http::Response Edge::Refuse(Source source, const http::Request& request, const absl::Status& status) {
+  const RejectReason reason = RejectReasonOf(status).value_or(RejectReason::kMalformed);
+  const int http_status = HttpStatusOf(reason);
+  const std::string_view provider = SourceLabel(source);
+  const std::string_view label = ReasonLabel(reason);
+  rejected_.WithLabels({provider, label}).Inc();
+  // Never the target: /telegram/webhook carries its secret in the query.
+  (http_status == 403 ? kernel::LogWarn : kernel::LogInfo)(
+      "edge: webhook refused",
+      {{"provider", provider},
+       {"reason", label},
+       {"status", http_status},
+       {"message", std::string(status.message())},
+       {"path", request.path.size() > 64 ? request.path.substr(0, 64) : request.path},
+       {"remote", request.remote_address}});
+  return http::Response::Error(http_status, label, std::string(status.message()));
+}
+
+void Edge::Observe(std::string_view route, int status, std::chrono::nanoseconds elapsed) {
+  http_observer_(route, status, elapsed);
+  if (route == http::kRouteRejected) {
+    const std::string_view reason = ServerRejectReason(status);
+    rejected_.WithLabels({"unknown", reason}).Inc();
+    kernel::LogInfo("edge: request refused by the server", {{"reason", reason}, {"status", status}});
+  } else if (status == 405) {
+    if (std::optional<Source> source = SourceOfRoute(route); source.has_value()) {
+      rejected_.WithLabels({SourceLabel(*source), "method_not_allowed"}).Inc();
+      kernel::LogInfo(
+          "edge: webhook refused",
+          {{"provider", SourceLabel(*source)}, {"reason", "method_not_allowed"}, {"status", 405}});
+    }
+  }
+}
+
+}  // namespace protectogram::edge

@@ -1,0 +1,109 @@
+// The edge: the only door from the outside. Shaped like Beast's server: the http::Server's listener and
+// sessions read requests and hand them to a Router, whose webhook routes call the pure checks of webhooks.h,
+// store what they accept through the group-commit InboxWriter, and answer. Behind them an InboxRelay
+// delivers every stored row to its service (Forwarder), until the service has it.
+//
+//   POST /telegram/webhook?secret=...   bot "main"           -> incident  (HandleChatEvent)
+//   POST /webhook/<bot_id>              X-Telegram-Bot-Api-Secret-Token
+//   POST /telnyx/webhook                Ed25519, 300 s window -> telephony (HandleCallEvent)
+//   POST /twilio/voice                  X-Twilio-Signature    -> telephony
+//   POST /twilio/whatsapp               X-Twilio-Signature    -> incident
+//   GET  /whatsapp/webhook              hub.challenge
+//   POST /whatsapp/webhook              X-Hub-Signature-256   -> incident
+//   GET  /health, /health/live, /health/ready, /metrics (when enabled)
+//
+// The answer to a webhook says only whether it is stored: 200 once it is committed (or was there already),
+// whatever the service does next; 503 if it could not be stored (the provider retries); 4xx for what is
+// refused (nothing stored). See docs/edge.md.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "edge/config.h"
+#include "edge/forwarder.h"
+#include "edge/inbox_writer.h"
+#include "edge/service_health.h"
+#include "libs/http/server.h"
+#include "libs/jobs/inbox.h"
+#include "libs/kernel/metrics.h"
+#include "libs/kernel/readiness.h"
+#include "libs/pg/pool.h"
+
+namespace protectogram::edge {
+
+struct EdgeOptions {
+  EdgeConfig config;
+  std::string database_url;  // DATABASE_URL (the protectogram_edge role)
+  int db_pool_size = 4;      // DB_POOL_SIZE: the relay's and readiness' pool (the writers have their own)
+  std::string listen_address = "0.0.0.0";
+  uint16_t port = 8080;  // HTTP_PORT; 0 picks a free one (see port())
+  bool metrics_enabled = true;
+  kernel::MetricsRegistry* metrics = nullptr;    // nullptr: DefaultMetrics()
+  const kernel::Readiness* readiness = nullptr;  // what /health/ready reports; nullptr: always ready
+  std::function<absl::Time()> now;               // for the Telnyx window; empty: absl::Now
+  bool run_relay = true;                         // false: store only (tests of the routes)
+  absl::Duration relay_rescan_interval = absl::Seconds(5);
+};
+
+class Edge {
+ public:
+  // INVALID_ARGUMENT for a malformed database URL. Connects nothing yet.
+  static absl::StatusOr<std::unique_ptr<Edge>> Create(EdgeOptions options);
+  ~Edge();  // Stop()
+  Edge(const Edge&) = delete;
+  Edge& operator=(const Edge&) = delete;
+
+  // Starts the writers, the relay and the HTTP server. UNAVAILABLE if the port cannot be bound.
+  absl::Status Start();
+  // Stops taking connections and lets in-flight requests finish until `deadline`, then stops the writers
+  // (after storing what is queued) and the relay. Safe to call more than once.
+  void Stop(absl::Time deadline = absl::Now() + absl::Seconds(5));
+  uint16_t port() const;
+
+  // The readiness probe: Postgres answers and the three services answer their health check.
+  absl::Status CheckReady();
+
+  // Answers a request as the server would (the router), without a socket: for tests.
+  http::Response Handle(const http::Request& request, std::string* route = nullptr) const;
+  const EdgeConfig& config() const { return options_.config; }
+
+ private:
+  explicit Edge(EdgeOptions options);
+  http::Router BuildRouter();
+  // Stores what a check accepted and answers; or answers its refusal.
+  http::Response Ingest(Source source, const http::Request& request,
+                        absl::StatusOr<std::vector<InboxRecord>> verdict);
+  http::Response Refuse(Source source, const http::Request& request, const absl::Status& status);
+  void Observe(std::string_view route, int status, std::chrono::nanoseconds elapsed);
+  absl::Time Now() const { return options_.now ? options_.now() : absl::Now(); }
+
+  const EdgeOptions options_;
+  kernel::MetricsRegistry& metrics_;
+  kernel::Counter& rejected_;
+  kernel::Counter& accepted_;
+  enum class Outcome { kStored, kDuplicate, kIgnored };
+  std::array<std::array<kernel::CounterChild*, 3>, 5> accepted_children_{};  // [Source][Outcome]
+  std::function<void(std::string_view, int, std::chrono::nanoseconds)> http_observer_;
+
+  std::unique_ptr<pg::Pool> pool_;         // relay, readiness
+  std::unique_ptr<pg::Pool> ingest_pool_;  // the writers: one connection each
+  std::unique_ptr<jobs::Inbox> inbox_;
+  std::unique_ptr<InboxWriter> writer_;
+  std::shared_ptr<grpc::Channel> incident_channel_, telephony_channel_, notification_channel_;
+  std::unique_ptr<Forwarder> forwarder_;
+  std::unique_ptr<ServiceHealth> service_health_;
+  std::unique_ptr<jobs::InboxRelay> relay_;
+  std::unique_ptr<http::Router> router_;
+  std::unique_ptr<http::Server> server_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace protectogram::edge

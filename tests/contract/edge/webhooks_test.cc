@@ -1,0 +1,463 @@
+// The edge's webhook contract, route by route, on literal requests through its router, with a real Postgres
+// (tests/support harness) behind it: what is accepted is stored once and answered 200; what is refused gets
+// its status, a short JSON body and a counter, and nothing is stored. Signatures are literal values computed
+// independently (fixtures.h).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "boost/json.hpp"
+#include "edge/edge.h"
+#include "libs/crypto/encoding.h"
+#include "libs/pg/query.h"
+#include "libs/providers/telnyx/telnyx.h"
+#include "libs/providers/twilio/twilio.h"
+#include "tests/contract/edge/edge_test_util.h"
+#include "tests/contract/edge/fixtures.h"
+#include "tests/support/pg_harness.h"
+
+namespace protectogram::edge::testing {
+namespace {
+
+constexpr pg::Query kRows{"test_rows", R"sql(
+SELECT id, provider, provider_event_id, payload, payload_json IS NOT NULL AS has_json, headers::text AS headers,
+       status, last_error
+  FROM edge.inbox_events ORDER BY id)sql"};
+
+struct Row {
+  int64_t id;
+  std::string provider, event_id, payload;
+  bool has_json;
+  std::string headers, status, last_error;
+};
+
+class EdgeContractTest : public test::PgTest {
+ protected:
+  void SetUp() override {
+    PgTest::SetUp();
+    StartEdge(AllProvidersEnv());
+  }
+  void TearDown() override {
+    edge_.reset();
+    PgTest::TearDown();
+  }
+
+  void StartEdge(const std::map<std::string, std::string>& env,
+                 kernel::AppEnv app_env = kernel::AppEnv::kDev) {
+    edge_.reset();
+    metrics_ = std::make_unique<kernel::MetricsRegistry>();
+    EdgeOptions options;
+    options.config = ConfigFrom(env, app_env);
+    options.database_url = db_url_for_role("protectogram_edge");
+    options.port = 0;
+    options.listen_address = "127.0.0.1";
+    options.metrics = metrics_.get();
+    options.run_relay = false;
+    options.now = [this] { return now_; };
+    absl::StatusOr<std::unique_ptr<Edge>> edge = Edge::Create(std::move(options));
+    ASSERT_TRUE(edge.ok()) << edge.status();
+    edge_ = *std::move(edge);
+    ASSERT_TRUE(edge_->Start().ok());
+  }
+
+  http::Response Handle(const http::Request& request, std::string* route = nullptr) {
+    return edge_->Handle(request, route);
+  }
+
+  std::vector<Row> Rows() {
+    absl::StatusOr<pg::Result> r = pool().Execute(kRows);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::vector<Row> rows;
+    if (!r.ok()) return rows;
+    for (const pg::Row& row : *r) {
+      rows.push_back({row.Get<int64_t>("id"), row.Get<std::string>("provider"),
+                      row.Get<std::string>("provider_event_id"), row.Get<std::string>("payload"),
+                      row.Get<bool>("has_json"), row.Get<std::string>("headers"),
+                      row.Get<std::string>("status"),
+                      row.GetOptional<std::string>("last_error").value_or("")});
+    }
+    return rows;
+  }
+
+  double Rejected(const std::string& provider, const std::string& reason) {
+    return MetricValue(*metrics_,
+                       "webhook_rejected_total{provider=\"" + provider + "\",reason=\"" + reason + "\"}");
+  }
+
+  // Checks a refusal: status, JSON body {"error": reason, "message": ...}, the counter, nothing stored.
+  void ExpectRefused(const http::Request& request, int status, const std::string& provider,
+                     const std::string& reason) {
+    const double before = Rejected(provider, reason);
+    http::Response response = Handle(request);
+    EXPECT_EQ(response.status, status) << response.body;
+    EXPECT_EQ(response.content_type, "application/json");
+    boost::system::error_code ec;
+    boost::json::value body = boost::json::parse(response.body, ec);
+    ASSERT_FALSE(ec) << response.body;
+    EXPECT_EQ(body.at("error").as_string(), reason) << response.body;
+    EXPECT_FALSE(body.at("message").as_string().empty());
+    EXPECT_EQ(Rejected(provider, reason), before + 1);
+    EXPECT_TRUE(Rows().empty()) << "a refused webhook must store nothing";
+  }
+
+  absl::Time now_ = absl::FromUnixSeconds(1700000010);
+  std::unique_ptr<kernel::MetricsRegistry> metrics_;
+  std::unique_ptr<Edge> edge_;
+};
+
+// ---- Telegram -------------------------------------------------------------------------------------------
+
+TEST_F(EdgeContractTest, TelegramDefaultBotWithQuerySecretIsStoredByteForByte) {
+  std::string route;
+  http::Response response =
+      Handle(Post(std::string("/telegram/webhook?secret=") + kMainSecret, {}, kTelegramUpdate), &route);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, R"({"ok":true})");
+  EXPECT_EQ(route, "/telegram/webhook");
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].provider, "telegram:main");
+  EXPECT_EQ(rows[0].event_id, "815000001");
+  EXPECT_EQ(rows[0].payload, kTelegramUpdate);
+  EXPECT_TRUE(rows[0].has_json);
+  EXPECT_EQ(rows[0].status, "received");
+  // The secret is never kept.
+  EXPECT_EQ(rows[0].headers.find(kMainSecret), std::string::npos);
+  EXPECT_EQ(MetricValue(*metrics_, R"(webhook_accepted_total{provider="telegram",outcome="stored"})"), 1);
+}
+
+TEST_F(EdgeContractTest, TelegramDefaultBotTakesTheSecretHeaderToo) {
+  http::Response response =
+      Handle(Post("/telegram/webhook", {{"X-Telegram-Bot-Api-Secret-Token", kMainSecret}}, kTelegramUpdate));
+  EXPECT_EQ(response.status, 200);
+  ASSERT_EQ(Rows().size(), 1u);
+}
+
+TEST_F(EdgeContractTest, TelegramBotRouteWithHeader) {
+  std::string route;
+  http::Response response = Handle(
+      Post("/webhook/alpha", {{"X-Telegram-Bot-Api-Secret-Token", kAlphaSecret}}, kTelegramCallback), &route);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(route, "/webhook/");
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].provider, "telegram:alpha");
+  EXPECT_EQ(rows[0].event_id, "815000002");
+  // The default bot is reachable by id as well.
+  EXPECT_EQ(Handle(Post("/webhook/main", {{"X-Telegram-Bot-Api-Secret-Token", kMainSecret}}, kTelegramUpdate))
+                .status,
+            200);
+  EXPECT_EQ(Rows().size(), 2u);
+}
+
+TEST_F(EdgeContractTest, TelegramDuplicateIsAnswered200AndCounted) {
+  const std::string target = std::string("/telegram/webhook?secret=") + kMainSecret;
+  ASSERT_EQ(Handle(Post(target, {}, kTelegramUpdate)).status, 200);
+  http::Response again = Handle(Post(target, {}, kTelegramUpdate));
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, R"({"ok":true,"duplicate":true})");
+  EXPECT_EQ(Rows().size(), 1u);
+  EXPECT_EQ(MetricValue(*metrics_, "duplicate_inbox_dropped_total"), 1);
+  EXPECT_EQ(MetricValue(*metrics_, R"(webhook_accepted_total{provider="telegram",outcome="duplicate"})"), 1);
+  // The same update_id for another bot is another event.
+  EXPECT_EQ(
+      Handle(Post("/webhook/alpha", {{"X-Telegram-Bot-Api-Secret-Token", kAlphaSecret}}, kTelegramUpdate))
+          .status,
+      200);
+  EXPECT_EQ(Rows().size(), 2u);
+}
+
+TEST_F(EdgeContractTest, TelegramBadOrMissingSecretIs403) {
+  ExpectRefused(Post("/telegram/webhook?secret=wrong-secret", {}, kTelegramUpdate), 403, "telegram",
+                "bad_signature");
+  ExpectRefused(Post("/telegram/webhook", {}, kTelegramUpdate), 403, "telegram", "missing_signature");
+  ExpectRefused(Post("/webhook/alpha", {{"X-Telegram-Bot-Api-Secret-Token", kMainSecret}}, kTelegramUpdate),
+                403, "telegram", "bad_signature");
+  ExpectRefused(Post("/webhook/alpha", {}, kTelegramUpdate), 403, "telegram", "missing_signature");
+  // A prefix of the secret is not the secret.
+  ExpectRefused(
+      Post("/webhook/alpha", {{"X-Telegram-Bot-Api-Secret-Token", "alpha-webhook-secret"}}, kTelegramUpdate),
+      403, "telegram", "bad_signature");
+}
+
+TEST_F(EdgeContractTest, TelegramUnknownBotIs404) {
+  ExpectRefused(Post("/webhook/beta", {{"X-Telegram-Bot-Api-Secret-Token", kAlphaSecret}}, kTelegramUpdate),
+                404, "telegram", "unknown_bot");
+  ExpectRefused(Post("/webhook/", {{"X-Telegram-Bot-Api-Secret-Token", kAlphaSecret}}, kTelegramUpdate), 404,
+                "telegram", "unknown_bot");
+  ExpectRefused(
+      Post("/webhook/alpha/x", {{"X-Telegram-Bot-Api-Secret-Token", kAlphaSecret}}, kTelegramUpdate), 404,
+      "telegram", "unknown_bot");
+}
+
+TEST_F(EdgeContractTest, TelegramMalformedBodyOrMissingUpdateIdIs400) {
+  const std::string target = std::string("/telegram/webhook?secret=") + kMainSecret;
+  ExpectRefused(Post(target, {}, R"({"update_id":815000001,"message":)"), 400, "telegram", "malformed");
+  ExpectRefused(Post(target, {}, "[1,2]"), 400, "telegram", "malformed");
+  ExpectRefused(Post(target, {}, R"({"message":{"text":"hi"}})"), 400, "telegram", "missing_id");
+  ExpectRefused(Post(target, {}, R"({"update_id":"abc"})"), 400, "telegram", "malformed");
+  ExpectRefused(Post(target, {}, std::string("{\"update_id\":1}\0", 16)), 400, "telegram", "malformed");
+}
+
+TEST_F(EdgeContractTest, WrongMethodIs405WithAllow) {
+  std::string route;
+  http::Response response = Handle(MakeRequest("GET", "/telegram/webhook"), &route);
+  EXPECT_EQ(response.status, 405);
+  ASSERT_EQ(response.headers.size(), 1u);
+  EXPECT_EQ(response.headers[0].first, "Allow");
+  EXPECT_EQ(response.headers[0].second, "POST");
+  EXPECT_EQ(Handle(MakeRequest("PUT", "/telnyx/webhook")).status, 405);
+  EXPECT_EQ(Handle(MakeRequest("DELETE", "/whatsapp/webhook")).status, 405);
+  EXPECT_EQ(Handle(MakeRequest("POST", "/nowhere")).status, 404);
+}
+
+TEST_F(EdgeContractTest, StagingStoresChatsOffTheAllowlistAsIgnored) {
+  std::map<std::string, std::string> env = AllProvidersEnv();
+  env["STAGING_ALLOWED_CHATS"] = "123456789, -1001234567890";
+  StartEdge(env, kernel::AppEnv::kStaging);
+  const std::string target = std::string("/telegram/webhook?secret=") + kMainSecret;
+  // Chat 123456789 is allowed; the callback's chat 555000111 is not.
+  EXPECT_EQ(Handle(Post(target, {}, kTelegramUpdate)).status, 200);
+  EXPECT_EQ(Handle(Post(target, {}, kTelegramCallback)).status, 200);
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].status, "received");
+  EXPECT_EQ(rows[1].status, "ignored");
+  EXPECT_EQ(rows[1].last_error, "staging: chat not in STAGING_ALLOWED_CHATS");
+  EXPECT_EQ(MetricValue(*metrics_, R"(webhook_accepted_total{provider="telegram",outcome="ignored"})"), 1);
+  // A repeat of the ignored one is a duplicate, still ignored.
+  EXPECT_EQ(Handle(Post(target, {}, kTelegramCallback)).body, R"({"ok":true,"duplicate":true})");
+  EXPECT_EQ(Rows()[1].status, "ignored");
+}
+
+// ---- Telnyx ---------------------------------------------------------------------------------------------
+
+http::Request TelnyxRequest(std::string body = kTelnyxBody, std::string signature = kTelnyxSignature,
+                            std::string timestamp = kTelnyxTimestamp) {
+  std::map<std::string, std::string> headers;
+  if (!signature.empty()) headers["Telnyx-Signature-Ed25519"] = signature;
+  if (!timestamp.empty()) headers["Telnyx-Timestamp"] = timestamp;
+  return Post("/telnyx/webhook", headers, std::move(body));
+}
+
+TEST_F(EdgeContractTest, TelnyxSignedWithRfc8032Test1IsStored) {
+  http::Response response = Handle(TelnyxRequest());
+  EXPECT_EQ(response.status, 200) << response.body;
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].provider, "telnyx");
+  EXPECT_EQ(rows[0].event_id, kTelnyxEventId);
+  EXPECT_EQ(rows[0].payload, kTelnyxBody);
+  // The signature headers are kept for audit.
+  EXPECT_NE(rows[0].headers.find(kTelnyxSignature), std::string::npos) << rows[0].headers;
+  EXPECT_NE(rows[0].headers.find(kTelnyxTimestamp), std::string::npos) << rows[0].headers;
+  // Telnyx retries the same event: one row.
+  EXPECT_EQ(Handle(TelnyxRequest()).status, 200);
+  EXPECT_EQ(Rows().size(), 1u);
+}
+
+TEST_F(EdgeContractTest, TelnyxOutsideTheWindowIsAReplay) {
+  now_ = absl::FromUnixSeconds(1700000000 + 301);
+  ExpectRefused(TelnyxRequest(), 403, "telnyx", "replay");
+  now_ = absl::FromUnixSeconds(1700000000 - 301);
+  ExpectRefused(TelnyxRequest(), 403, "telnyx", "replay");
+  now_ = absl::FromUnixSeconds(1700000000 + 300);
+  EXPECT_EQ(Handle(TelnyxRequest()).status, 200);
+}
+
+TEST_F(EdgeContractTest, TelnyxBadOrMissingSignatureIs403) {
+  std::string tampered = kTelnyxBody;
+  tampered.replace(tampered.find(R"("digits":"1")"), 12, R"("digits":"2")");
+  ExpectRefused(TelnyxRequest(tampered), 403, "telnyx", "bad_signature");
+  ExpectRefused(TelnyxRequest(kTelnyxBody, kTelnyxSignature, "1700000001"), 403, "telnyx", "bad_signature");
+  ExpectRefused(TelnyxRequest(kTelnyxBody, "not-base64!"), 403, "telnyx", "bad_signature");
+  ExpectRefused(TelnyxRequest(kTelnyxBody, ""), 403, "telnyx", "missing_signature");
+  ExpectRefused(TelnyxRequest(kTelnyxBody, kTelnyxSignature, ""), 403, "telnyx", "missing_signature");
+}
+
+TEST_F(EdgeContractTest, TelnyxSignedButMalformedIs400) {
+  const std::string seed = *crypto::HexDecode(kRfc8032Test1Seed);
+  const std::string no_id = R"({"data":{"event_type":"call.hangup","payload":{}}})";
+  ExpectRefused(TelnyxRequest(no_id, *providers::telnyx::SignWebhook(seed, kTelnyxTimestamp, no_id)), 400,
+                "telnyx", "missing_id");
+  const std::string not_json = "data=1";
+  ExpectRefused(TelnyxRequest(not_json, *providers::telnyx::SignWebhook(seed, kTelnyxTimestamp, not_json)),
+                400, "telnyx", "malformed");
+}
+
+// ---- Twilio ---------------------------------------------------------------------------------------------
+
+http::Request TwilioRequest(std::string target, std::string body, std::string signature,
+                            std::string content_type = "application/x-www-form-urlencoded") {
+  std::map<std::string, std::string> headers{{"Content-Type", content_type}};
+  if (!signature.empty()) headers["X-Twilio-Signature"] = signature;
+  return MakeRequest("POST", std::move(target), headers, std::move(body));
+}
+
+TEST_F(EdgeContractTest, TwilioVoiceSignedFormIsStoredAndAnsweredWithTwiml) {
+  http::Response response = Handle(TwilioRequest("/twilio/voice", kTwilioVoiceBody, kTwilioVoiceSignature));
+  EXPECT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.content_type, "text/xml; charset=utf-8");
+  EXPECT_EQ(response.body, R"(<?xml version="1.0" encoding="UTF-8"?><Response/>)");
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].provider, "twilio:voice");
+  EXPECT_EQ(rows[0].event_id, "CA0001:completed");
+  EXPECT_EQ(rows[0].payload, kTwilioVoiceBody);
+  EXPECT_FALSE(rows[0].has_json);
+}
+
+TEST_F(EdgeContractTest, TwilioBodySha256VariantIsVerifiedOverTheUrl) {
+  const std::string target = std::string("/twilio/voice?bodySHA256=") + kTwilioJsonBodySha256;
+  http::Response response =
+      Handle(TwilioRequest(target, kTwilioJsonBody, kTwilioJsonSignature, "application/json"));
+  EXPECT_EQ(response.status, 200) << response.body;
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event_id, "CA0002:ringing");
+  EXPECT_TRUE(rows[0].has_json);
+  // Another body under the same URL and signature does not match its hash.
+  const double before = Rejected("twilio_voice", "bad_signature");
+  EXPECT_EQ(Handle(TwilioRequest(target, R"({"CallSid":"CA0003","CallStatus":"ringing"})",
+                                 kTwilioJsonSignature, "application/json"))
+                .status,
+            403);
+  EXPECT_EQ(Rejected("twilio_voice", "bad_signature"), before + 1);
+  EXPECT_EQ(Rows().size(), 1u);
+}
+
+TEST_F(EdgeContractTest, TwilioWhatsAppSignedFormIsStored) {
+  http::Response response =
+      Handle(TwilioRequest("/twilio/whatsapp", kTwilioWhatsAppBody, kTwilioWhatsAppSignature));
+  EXPECT_EQ(response.status, 200) << response.body;
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].provider, "twilio:whatsapp");
+  EXPECT_EQ(rows[0].event_id, "SM0001");
+}
+
+TEST_F(EdgeContractTest, TwilioBadOrMissingSignatureIs403) {
+  // The voice signature does not cover the WhatsApp URL, nor a changed parameter.
+  ExpectRefused(TwilioRequest("/twilio/whatsapp", kTwilioWhatsAppBody, kTwilioVoiceSignature), 403,
+                "twilio_whatsapp", "bad_signature");
+  std::string changed = kTwilioVoiceBody;
+  changed.replace(changed.find("CallDuration=17"), 15, "CallDuration=18");
+  ExpectRefused(TwilioRequest("/twilio/voice", changed, kTwilioVoiceSignature), 403, "twilio_voice",
+                "bad_signature");
+  ExpectRefused(TwilioRequest("/twilio/voice", kTwilioVoiceBody, ""), 403, "twilio_voice",
+                "missing_signature");
+  // The signature covers the query too.
+  ExpectRefused(TwilioRequest("/twilio/voice?x=1", kTwilioVoiceBody, kTwilioVoiceSignature), 403,
+                "twilio_voice", "bad_signature");
+}
+
+TEST_F(EdgeContractTest, TwilioMalformedFormOrMissingSidIs400) {
+  const std::string url = std::string(kPublicBaseUrl) + "/twilio/voice";
+  ExpectRefused(TwilioRequest("/twilio/voice", "CallSid=%ZZ", "c2lnbmF0dXJl"), 400, "twilio_voice",
+                "malformed");
+  const std::string no_sid = "CallStatus=completed&From=%2B15550001111";
+  ExpectRefused(TwilioRequest("/twilio/voice", no_sid,
+                              providers::twilio::ComputeSignature(kTwilioAuthToken, url,
+                                                                  *providers::ParseForm(no_sid))),
+                400, "twilio_voice", "missing_id");
+  const std::string wa_url = std::string(kPublicBaseUrl) + "/twilio/whatsapp";
+  const std::string no_message_sid = "From=whatsapp%3A%2B79990001234&Body=hi";
+  ExpectRefused(TwilioRequest("/twilio/whatsapp", no_message_sid,
+                              providers::twilio::ComputeSignature(kTwilioAuthToken, wa_url,
+                                                                  *providers::ParseForm(no_message_sid))),
+                400, "twilio_whatsapp", "missing_id");
+}
+
+// ---- WhatsApp Cloud API ---------------------------------------------------------------------------------
+
+TEST_F(EdgeContractTest, WhatsAppVerificationAnswersTheChallenge) {
+  http::Response ok = Handle(MakeRequest(
+      "GET", "/whatsapp/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock"));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "1158201444");
+  EXPECT_EQ(ok.content_type, "text/plain; charset=utf-8");
+  ExpectRefused(
+      MakeRequest("GET",
+                  "/whatsapp/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=nope"),
+      403, "whatsapp", "bad_verify_token");
+  ExpectRefused(MakeRequest("GET",
+                            "/whatsapp/webhook?hub.mode=unsubscribe&hub.challenge=1&hub.verify_token="
+                            "meatyhamhock"),
+                400, "whatsapp", "malformed");
+}
+
+TEST_F(EdgeContractTest, WhatsAppSignedMessageIsStoredPerMessage) {
+  http::Response response =
+      Handle(Post("/whatsapp/webhook", {{"X-Hub-Signature-256", kWhatsAppSignature}}, kWhatsAppBody));
+  EXPECT_EQ(response.status, 200) << response.body;
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].provider, "whatsapp");
+  EXPECT_EQ(rows[0].event_id, kWhatsAppMessageId);
+  EXPECT_EQ(rows[0].status, "received");
+}
+
+TEST_F(EdgeContractTest, WhatsAppReceiptsAreStoredAsIgnored) {
+  http::Response response = Handle(
+      Post("/whatsapp/webhook", {{"X-Hub-Signature-256", kWhatsAppReceiptSignature}}, kWhatsAppReceiptBody));
+  EXPECT_EQ(response.status, 200) << response.body;
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event_id, std::string("body:") + kWhatsAppReceiptSha256);
+  EXPECT_EQ(rows[0].status, "ignored");
+}
+
+TEST_F(EdgeContractTest, WhatsAppBadOrMissingSignatureIs403) {
+  ExpectRefused(
+      Post("/whatsapp/webhook", {{"X-Hub-Signature-256", kWhatsAppReceiptSignature}}, kWhatsAppBody), 403,
+      "whatsapp", "bad_signature");
+  ExpectRefused(Post("/whatsapp/webhook", {{"X-Hub-Signature-256", "sha1=abc"}}, kWhatsAppBody), 403,
+                "whatsapp", "bad_signature");
+  ExpectRefused(Post("/whatsapp/webhook", {}, kWhatsAppBody), 403, "whatsapp", "missing_signature");
+}
+
+// ---- Configuration and the basics -----------------------------------------------------------------------
+
+TEST_F(EdgeContractTest, UnconfiguredProvidersAnswer404NotConfiguredInDev) {
+  StartEdge({});
+  ExpectRefused(Post("/telegram/webhook?secret=x", {}, kTelegramUpdate), 404, "telegram", "not_configured");
+  ExpectRefused(TelnyxRequest(), 404, "telnyx", "not_configured");
+  ExpectRefused(TwilioRequest("/twilio/voice", kTwilioVoiceBody, kTwilioVoiceSignature), 404, "twilio_voice",
+                "not_configured");
+  ExpectRefused(TwilioRequest("/twilio/whatsapp", kTwilioWhatsAppBody, kTwilioWhatsAppSignature), 404,
+                "twilio_whatsapp", "not_configured");
+  ExpectRefused(Post("/whatsapp/webhook", {{"X-Hub-Signature-256", kWhatsAppSignature}}, kWhatsAppBody), 404,
+                "whatsapp", "not_configured");
+  ExpectRefused(MakeRequest("GET", "/whatsapp/webhook?hub.mode=subscribe&hub.challenge=1&hub.verify_token=x"),
+                404, "whatsapp", "not_configured");
+}
+
+TEST_F(EdgeContractTest, HealthAndMetrics) {
+  http::Response health = Handle(MakeRequest("GET", "/health"));
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, R"({"status":"ok","version":"0.1.0"})");
+  EXPECT_EQ(Handle(MakeRequest("GET", "/health/live")).body, R"({"status":"ok"})");
+  EXPECT_EQ(Handle(MakeRequest("GET", "/health/ready")).status, 200);  // no Readiness given: always ready
+  Handle(Post("/telegram/webhook?secret=wrong", {}, kTelegramUpdate));
+  http::Response metrics = Handle(MakeRequest("GET", "/metrics"));
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find(R"(webhook_rejected_total{provider="telegram",reason="bad_signature"} 1)"),
+            std::string::npos);
+  // METRICS_ENABLED=false: no /metrics.
+  std::map<std::string, std::string> env = AllProvidersEnv();
+  edge_.reset();
+  EdgeOptions options;
+  options.config = ConfigFrom(env);
+  options.database_url = db_url_for_role("protectogram_edge");
+  options.port = 0;
+  options.metrics_enabled = false;
+  options.metrics = metrics_.get();
+  options.run_relay = false;
+  edge_ = *Edge::Create(std::move(options));
+  EXPECT_EQ(Handle(MakeRequest("GET", "/metrics")).status, 404);
+}
+
+}  // namespace
+}  // namespace protectogram::edge::testing
