@@ -11,7 +11,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "protectogram/incident/v1/incident.grpc.pb.h"
 #include "protectogram/telephony/v1/telephony.grpc.pb.h"
-#include "tests/e2e/support/child_process.h"
+#include "tests/support/child_process.h"
 #include "tests/support/pg_harness.h"
 
 namespace protectogram {
@@ -44,9 +44,8 @@ Running StartService(const std::string& name, const std::string& database_url,
                                          {"ADMIN_TOKEN", "e2e-admin-token-123"},
                                          {"SHUTDOWN_GRACE_MS", "3000"}};
   for (auto& [k, v] : extra) env[k] = v;
-  std::string log = ::testing::TempDir() + "/" + name + "-" + std::to_string(r.grpc_port) + ".log";
-  r.process = std::make_unique<ChildProcess>(BinaryPath("protectogram-" + name), std::vector<std::string>{},
-                                             env, log);
+  r.process =
+      std::make_unique<ChildProcess>(BinaryPath("protectogram-" + name), std::vector<std::string>{}, env);
   return r;
 }
 
@@ -122,8 +121,7 @@ TEST_P(ServiceProcessTest, MalformedSettingStopsWithOneLineNamingIt) {
 
 TEST_P(ServiceProcessTest, UnknownFlagIsRefused) {
   const std::string name = GetParam();
-  ChildProcess p(BinaryPath("protectogram-" + name), {"--frobnicate"}, {{"APP_ENV", "dev"}},
-                 ::testing::TempDir() + "/flag-" + name + ".log");
+  ChildProcess p(BinaryPath("protectogram-" + name), {"--frobnicate"}, {{"APP_ENV", "dev"}});
   std::optional<int> code = p.WaitExit(10s);
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 2);

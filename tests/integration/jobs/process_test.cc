@@ -10,13 +10,14 @@
 #include "libs/jobs/job_store.h"
 #include "libs/jobs/outbox.h"
 #include "libs/jobs/schema.h"
-#include "tests/integration/jobs/child_process.h"
 #include "tests/integration/jobs/jobs_test_util.h"
+#include "tests/support/child_process.h"
 
 namespace protectogram::jobs::testing {
 namespace {
 
 using namespace std::chrono_literals;
+using ::protectogram::testing::ChildProcess;
 
 const std::string kWorkerBinary = JOBS_TEST_WORKER;
 

@@ -1,4 +1,4 @@
-#include "tests/e2e/support/child_process.h"
+#include "tests/support/child_process.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -15,10 +15,37 @@
 #include <thread>
 
 namespace protectogram::testing {
+namespace {
 
-ChildProcess::ChildProcess(std::string binary, std::vector<std::string> args,
-                           std::map<std::string, std::string> env, std::string log_path)
-    : log_path_(std::move(log_path)) {
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string TempPath(const char* what) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/pg-child-" + what + "-XXXXXX";
+  const int fd = ::mkstemp(pattern.data());
+  if (fd >= 0) ::close(fd);
+  return pattern;
+}
+
+std::string FindLine(const std::string& text, const std::string& needle) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(needle) != std::string::npos) return line;
+  }
+  return "";
+}
+
+}  // namespace
+
+ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::string>& args,
+                           std::map<std::string, std::string> env)
+    : out_path_(TempPath("out")), err_path_(TempPath("err")) {
   if (const char* path = std::getenv("PATH"); path != nullptr && !env.count("PATH")) env["PATH"] = path;
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
@@ -31,17 +58,15 @@ ChildProcess::ChildProcess(std::string binary, std::vector<std::string> args,
   for (auto& s : argv_strings) argv.push_back(s.data());
   argv.push_back(nullptr);
 
-  int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_ = ::fork();
   if (pid_ == 0) {
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-    }
+    const int out = ::open(out_path_.c_str(), O_WRONLY | O_TRUNC);
+    const int err = ::open(err_path_.c_str(), O_WRONLY | O_TRUNC);
+    if (out >= 0) ::dup2(out, STDOUT_FILENO);
+    if (err >= 0) ::dup2(err, STDERR_FILENO);
     ::execve(binary.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
-  if (fd >= 0) ::close(fd);
 }
 
 ChildProcess::~ChildProcess() {
@@ -50,6 +75,8 @@ ChildProcess::~ChildProcess() {
     int status = 0;
     ::waitpid(pid_, &status, 0);
   }
+  ::unlink(out_path_.c_str());
+  ::unlink(err_path_.c_str());
 }
 
 bool ChildProcess::Signal(int signo) { return pid_ > 0 && !exit_code_ && ::kill(pid_, signo) == 0; }
@@ -69,11 +96,18 @@ std::optional<int> ChildProcess::WaitExit(std::chrono::milliseconds timeout) {
   }
 }
 
-std::string ChildProcess::Output() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+std::string ChildProcess::Stdout() const { return ReadFile(out_path_); }
+std::string ChildProcess::Stderr() const { return ReadFile(err_path_); }
+
+std::string ChildProcess::WaitForLine(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (std::string line = FindLine(Stdout(), needle); !line.empty()) return line;
+    // One last look after an exit: the line may have been written just before it.
+    if (WaitExit(std::chrono::milliseconds(0))) return FindLine(Stdout(), needle);
+    if (std::chrono::steady_clock::now() >= deadline) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 bool ChildProcess::WaitForOutput(const std::string& needle, std::chrono::milliseconds timeout) {

@@ -1,5 +1,5 @@
-// Runs one of the project's binaries as a real child process for end-to-end tests: its own environment,
-// stdout+stderr captured to a file, signals, and a bounded wait for its exit.
+// Runs one of the project's binaries as a real child process for process-level tests: its own environment,
+// stdout and stderr captured to temporary files, signals, and bounded waits. Shared by every test tier.
 #pragma once
 
 #include <sys/types.h>
@@ -14,10 +14,10 @@ namespace protectogram::testing {
 
 class ChildProcess {
  public:
-  // Starts `binary` with `args` and exactly `env` (plus PATH). Output goes to `log_path`.
-  ChildProcess(std::string binary, std::vector<std::string> args, std::map<std::string, std::string> env,
-               std::string log_path);
-  ~ChildProcess();  // SIGKILLs the child if it still runs.
+  // Starts `binary` with `args` and exactly `env` (plus PATH).
+  ChildProcess(const std::string& binary, const std::vector<std::string>& args,
+               std::map<std::string, std::string> env);
+  ~ChildProcess();  // SIGKILLs the child if it still runs, and removes the output files.
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
@@ -26,16 +26,21 @@ class ChildProcess {
   // Waits up to `timeout` for the child to exit; returns its exit code (128+signal when killed by one), or
   // nullopt on timeout.
   std::optional<int> WaitExit(std::chrono::milliseconds timeout);
-  // Everything the child has written so far.
-  std::string Output() const;
-  // Waits until the output contains `needle`; false on timeout or if the child exited first.
+  std::string Stdout() const;
+  std::string Stderr() const;
+  // Everything the child has written so far: stdout, then stderr.
+  std::string Output() const { return Stdout() + Stderr(); }
+  // Waits until stdout or stderr contains `needle`; false on timeout or if the child exited without it.
   bool WaitForOutput(const std::string& needle, std::chrono::milliseconds timeout);
+  // Waits until a line of stdout contains `needle` and returns that line ("" on timeout or exit without it).
+  std::string WaitForLine(const std::string& needle, std::chrono::milliseconds timeout);
   // Resident set size in KiB from /proc (0 if the child is gone).
   long RssKib() const;
 
  private:
   pid_t pid_ = -1;
-  std::string log_path_;
+  std::string out_path_;
+  std::string err_path_;
   std::optional<int> exit_code_;
 };
 
