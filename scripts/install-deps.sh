@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 postgresql-contrib
   clang-format clang-14 libclang-rt-14-dev
-  prometheus wrk curl ca-certificates nodejs npm util-linux
+  prometheus wrk curl ca-certificates util-linux
 )
 
 missing=()
@@ -20,6 +20,9 @@ for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+
+# Node and npm (for buf) may come from elsewhere on the machine; Debian's only when there is none.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"
