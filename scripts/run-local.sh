@@ -59,6 +59,7 @@ stop_all() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$var/pg" -m fast stop >/dev/null 2>&1 || true
   echo "run: stopped"
+  exit 0
 }
 trap stop_all INT TERM EXIT
 
@@ -83,4 +84,5 @@ run: Protectogram is up
 run: Ctrl-C to stop
 MSG
 wait -n "${pids[@]}" || true
-echo "run: a process exited; see var/log/" >&2
+echo "run: a process exited unexpectedly; see var/log/" >&2
+exit 1
