@@ -59,9 +59,10 @@ stop_all() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$var/pg" -m fast stop >/dev/null 2>&1 || true
   echo "run: stopped"
-  exit 0
+  exit "${1:-0}"
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all 0' INT TERM
+trap 'stop_all $?' EXIT
 
 start incident DATABASE_URL="$(role_url incident)" GRPC_PORT=50051 METRICS_PORT=9101
 start notification DATABASE_URL="$(role_url notification)" GRPC_PORT=50052 METRICS_PORT=9102
