@@ -90,7 +90,8 @@ absl::StatusOr<EdgeConfig> LoadEdgeConfig(const kernel::Env& env, kernel::AppEnv
       reader.Milliseconds("EDGE_FORWARD_TIMEOUT_MS", absl::Seconds(5), absl::Seconds(25));
   config.forward_retry_max =
       reader.Milliseconds("EDGE_FORWARD_RETRY_MAX_MS", absl::Seconds(15), absl::Hours(1));
-  config.relay_threads = static_cast<int>(reader.Int("EDGE_RELAY_THREADS", 4, 0, 64));
+  config.relay_threads = static_cast<int>(reader.Int("EDGE_RELAY_THREADS", 2, 0, 64));
+  config.relay_nice = static_cast<int>(reader.Int("EDGE_RELAY_NICE", 10, 0, 19));
   config.ready_timeout =
       reader.Milliseconds("EDGE_READY_TIMEOUT_MS", absl::Milliseconds(500), absl::Seconds(5));
   if (config.read_timeout <= absl::ZeroDuration()) reader.AddError("EDGE_READ_TIMEOUT_MS must be above 0");

@@ -43,12 +43,17 @@ struct EdgeConfig {
   absl::Duration store_timeout = absl::Seconds(5);  // EDGE_STORE_TIMEOUT_MS: then 503
 
   // Forwarding to the services.
-  std::string incident_addr = "127.0.0.1:50051";           // INCIDENT_ADDR
-  std::string notification_addr = "127.0.0.1:50052";       // NOTIFICATION_ADDR
-  std::string telephony_addr = "127.0.0.1:50053";          // TELEPHONY_ADDR
-  absl::Duration forward_timeout = absl::Seconds(5);       // EDGE_FORWARD_TIMEOUT_MS: one gRPC call
-  absl::Duration forward_retry_max = absl::Seconds(15);    // EDGE_FORWARD_RETRY_MAX_MS: back-off cap
-  int relay_threads = 4;                                   // EDGE_RELAY_THREADS: deliveries in parallel
+  std::string incident_addr = "127.0.0.1:50051";         // INCIDENT_ADDR
+  std::string notification_addr = "127.0.0.1:50052";     // NOTIFICATION_ADDR
+  std::string telephony_addr = "127.0.0.1:50053";        // TELEPHONY_ADDR
+  absl::Duration forward_timeout = absl::Seconds(5);     // EDGE_FORWARD_TIMEOUT_MS: one gRPC call
+  absl::Duration forward_retry_max = absl::Seconds(15);  // EDGE_FORWARD_RETRY_MAX_MS: back-off cap
+  // EDGE_RELAY_THREADS: deliveries in parallel; 0: this replica only stores (another replica's relay
+  // forwards).
+  int relay_threads = 2;
+  // EDGE_RELAY_NICE: added to the relay threads' nice value (0..19), so that storing webhooks comes first
+  // when the CPU is short; the relay catches up as soon as it is not.
+  int relay_nice = 10;
   absl::Duration ready_timeout = absl::Milliseconds(500);  // EDGE_READY_TIMEOUT_MS: each readiness check
 
   // Providers ("" = not configured).

@@ -1,5 +1,11 @@
 #include "edge/edge.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <future>
 #include <utility>
 
@@ -44,6 +50,16 @@ std::string_view ServerRejectReason(int status) {
     default:
       return "other";
   }
+}
+
+// Raises this thread's nice value by `nice` (Linux: per thread). Never fails the caller.
+bool LowerThreadPriority(int nice) {
+  if (nice <= 0) return false;
+  const id_t tid = static_cast<id_t>(::syscall(SYS_gettid));
+  errno = 0;
+  const int current = ::getpriority(PRIO_PROCESS, tid);
+  if (errno != 0) return false;
+  return ::setpriority(PRIO_PROCESS, tid, std::min(current + nice, 19)) == 0;
 }
 
 }  // namespace
@@ -101,9 +117,14 @@ absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options) {
     relay_options.rescan_interval = edge->options_.relay_rescan_interval;
     relay_options.metrics = &edge->metrics_;
     Forwarder* forwarder = edge->forwarder_.get();
+    const int nice = config.relay_nice;
     absl::StatusOr<std::unique_ptr<jobs::InboxRelay>> relay = jobs::InboxRelay::Create(
-        *edge->pool_, std::move(relay_options),
-        [forwarder](const jobs::InboxMessage& message) { return forwarder->Deliver(message); });
+        *edge->pool_, std::move(relay_options), [forwarder, nice](const jobs::InboxMessage& message) {
+          // The relay's threads (claims, deliveries, completions) yield the CPU to storing webhooks.
+          thread_local const bool lowered = LowerThreadPriority(nice);
+          (void)lowered;
+          return forwarder->Deliver(message);
+        });
     if (!relay.ok()) return relay.status();
     edge->relay_ = *std::move(relay);
   }

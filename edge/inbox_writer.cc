@@ -21,9 +21,11 @@ bool IsRowError(const absl::Status& status) {
          status.code() == absl::StatusCode::kOutOfRange;
 }
 
-bool ForwardsAny(const std::vector<const InboxRecord*>& rows, const std::vector<jobs::StoredEvent>& stored) {
-  for (size_t i = 0; i < rows.size() && i < stored.size(); ++i) {
-    if (!stored[i].duplicate && rows[i]->ignore_reason.empty()) return true;
+// Whether a commit stored a row the relay must forward.
+bool ForwardsAny(const std::vector<std::string_view>& ignore_reasons,
+                 const std::vector<jobs::StoredEvent>& stored) {
+  for (size_t i = 0; i < ignore_reasons.size() && i < stored.size(); ++i) {
+    if (!stored[i].duplicate && ignore_reasons[i].empty()) return true;
   }
   return false;
 }
@@ -116,25 +118,30 @@ void InboxWriter::Loop() {
     }
     queued_rows_ -= rows;
     ++in_flight_;
+    // A backlog beyond this batch: let another writer commit beside this one.
+    if (CanCommitLocked()) cv_.notify_one();
     lock.unlock();
     Commit(batch);
     lock.lock();
     --in_flight_;
-    // What gathered meanwhile is taken by this writer on the next turn; another writer waits only for a
-    // backlog.
-    if (CanCommitLocked()) cv_.notify_one();
+    // What gathered meanwhile is this writer's next batch (the loop takes it without waiting).
   }
 }
 
 void InboxWriter::Commit(std::vector<std::unique_ptr<Pending>>& batch) {
-  std::vector<const InboxRecord*> rows;
-  for (const auto& pending : batch) {
-    for (const InboxRecord& record : pending->records) rows.push_back(&record);
+  // The events move into the statement's arrays (no copy of the payloads); the reasons stay with the records.
+  std::vector<jobs::InboxEvent> events;
+  std::vector<std::string_view> ignore_reasons;
+  for (auto& pending : batch) {
+    for (InboxRecord& record : pending->records) {
+      events.push_back(std::move(record.event));
+      ignore_reasons.push_back(record.ignore_reason);
+    }
   }
   const absl::Time started = absl::Now();
-  absl::StatusOr<std::vector<jobs::StoredEvent>> stored = StoreRows(rows);
+  absl::StatusOr<std::vector<jobs::StoredEvent>> stored = StoreEvents(events, ignore_reasons);
   commit_seconds_.ObserveDuration(absl::Now() - started);
-  batch_rows_.Observe(static_cast<double>(rows.size()));
+  batch_rows_.Observe(static_cast<double>(events.size()));
 
   if (stored.ok()) {
     size_t next = 0;
@@ -145,7 +152,7 @@ void InboxWriter::Commit(std::vector<std::unique_ptr<Pending>>& batch) {
                                          stored->begin() + static_cast<std::ptrdiff_t>(next + n)));
       next += n;
     }
-    if (options_.on_stored && ForwardsAny(rows, *stored)) options_.on_stored();
+    if (options_.on_stored && ForwardsAny(ignore_reasons, *stored)) options_.on_stored();
     return;
   }
   if (!IsRowError(stored.status())) {
@@ -155,28 +162,27 @@ void InboxWriter::Commit(std::vector<std::unique_ptr<Pending>>& batch) {
     return;
   }
   // One row spoiled the statement: store each caller's rows on their own, so the others are not refused.
+  size_t k = 0;
+  for (auto& pending : batch) {
+    for (InboxRecord& record : pending->records) record.event = std::move(events[k++]);
+  }
   bool forward = false;
   for (auto& pending : batch) {
     Outcome outcome = StoreAlone(pending->records);
     if (outcome.ok()) {
-      std::vector<const InboxRecord*> own;
-      for (const InboxRecord& r : pending->records) own.push_back(&r);
-      forward = forward || ForwardsAny(own, *outcome);
+      std::vector<std::string_view> reasons;
+      for (const InboxRecord& r : pending->records) reasons.push_back(r.ignore_reason);
+      forward = forward || ForwardsAny(reasons, *outcome);
     }
     pending->promise.set_value(std::move(outcome));
   }
   if (forward && options_.on_stored) options_.on_stored();
 }
 
-absl::StatusOr<std::vector<jobs::StoredEvent>> InboxWriter::StoreRows(
-    const std::vector<const InboxRecord*>& rows) {
-  std::vector<jobs::InboxEvent> events;
-  events.reserve(rows.size());
+absl::StatusOr<std::vector<jobs::StoredEvent>> InboxWriter::StoreEvents(
+    const std::vector<jobs::InboxEvent>& events, const std::vector<std::string_view>& ignore_reasons) {
   bool any_ignored = false;
-  for (const InboxRecord* row : rows) {
-    events.push_back(row->event);
-    any_ignored = any_ignored || !row->ignore_reason.empty();
-  }
+  for (std::string_view reason : ignore_reasons) any_ignored = any_ignored || !reason.empty();
   if (!any_ignored) return inbox_.StoreBatch(events);  // one statement, committed on return
 
   absl::StatusOr<pg::Transaction> txn = pool_.Begin();
@@ -185,10 +191,10 @@ absl::StatusOr<std::vector<jobs::StoredEvent>> InboxWriter::StoreRows(
   if (!stored.ok()) return stored.status();
   std::vector<int64_t> ids;
   std::vector<std::string> reasons;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (!rows[i]->ignore_reason.empty() && !(*stored)[i].duplicate) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!ignore_reasons[i].empty() && !(*stored)[i].duplicate) {
       ids.push_back((*stored)[i].id);
-      reasons.push_back(rows[i]->ignore_reason);
+      reasons.emplace_back(ignore_reasons[i]);
     }
   }
   if (!ids.empty()) {
@@ -201,17 +207,18 @@ absl::StatusOr<std::vector<jobs::StoredEvent>> InboxWriter::StoreRows(
 }
 
 InboxWriter::Outcome InboxWriter::StoreAlone(const std::vector<InboxRecord>& records) {
-  std::vector<const InboxRecord*> rows;
-  for (const InboxRecord& r : records) rows.push_back(&r);
-  Outcome outcome = StoreRows(rows);
+  std::vector<jobs::InboxEvent> events;
+  std::vector<std::string_view> reasons;
+  for (const InboxRecord& r : records) {
+    events.push_back(r.event);
+    reasons.push_back(r.ignore_reason);
+  }
+  Outcome outcome = StoreEvents(events, reasons);
   if (outcome.ok() || !IsRowError(outcome.status())) return outcome;
   // Postgres refuses the row: most likely payload_json (jsonb is stricter than JSON parsers, e.g. about
   // unpaired surrogates). The raw payload is what matters; store it without the parsed copy.
-  std::vector<InboxRecord> stripped = records;
-  for (InboxRecord& r : stripped) r.event.payload_json.reset();
-  rows.clear();
-  for (const InboxRecord& r : stripped) rows.push_back(&r);
-  Outcome retried = StoreRows(rows);
+  for (jobs::InboxEvent& e : events) e.payload_json.reset();
+  Outcome retried = StoreEvents(events, reasons);
   if (!retried.ok()) {
     kernel::LogError("edge: a webhook cannot be stored",
                      {{"provider", records.front().event.provider},

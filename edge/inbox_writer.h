@@ -23,6 +23,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -74,8 +75,9 @@ class InboxWriter {
   void Loop();
   bool CanCommitLocked() const;
   void Commit(std::vector<std::unique_ptr<Pending>>& batch);
-  // Stores the rows of one or more callers in one statement (one transaction when some are ignored).
-  absl::StatusOr<std::vector<jobs::StoredEvent>> StoreRows(const std::vector<const InboxRecord*>& rows);
+  // Stores events in one statement (one transaction when some are to be ignored: a non-empty reason).
+  absl::StatusOr<std::vector<jobs::StoredEvent>> StoreEvents(
+      const std::vector<jobs::InboxEvent>& events, const std::vector<std::string_view>& ignore_reasons);
   // The rows of one caller on their own; then without payload_json if Postgres still refuses them.
   Outcome StoreAlone(const std::vector<InboxRecord>& records);
 

@@ -1,6 +1,5 @@
 // Literal webhook requests for the edge's tests, with signatures computed independently of our code, by
-// Python's standard library and pyca/cryptography (tests/contract/edge/README in docs/edge.md "Test
-// vectors"):
+// Python's standard library and pyca/cryptography (docs/edge.md, "Tests"):
 //
 //   import base64, hashlib, hmac
 //   from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

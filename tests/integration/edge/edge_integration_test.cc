@@ -42,9 +42,9 @@ class EdgeIntegrationTest : public test::PgTest {
     notification_ = std::make_unique<FakeServices>();
   }
   void TearDown() override {
+    readiness_.reset();  // first: its thread probes the edge
     if (edge_ != nullptr) edge_->Stop();
     edge_.reset();
-    readiness_.reset();
     incident_.reset();
     telephony_.reset();
     notification_.reset();
@@ -59,6 +59,8 @@ class EdgeIntegrationTest : public test::PgTest {
     env["EDGE_FORWARD_RETRY_MAX_MS"] = "500";
     env["EDGE_FORWARD_TIMEOUT_MS"] = "1000";
     for (auto& [k, v] : overrides) env[k] = v;
+    readiness_.reset();
+    edge_.reset();
     metrics_ = std::make_unique<kernel::MetricsRegistry>();
     readiness_ = std::make_unique<kernel::Readiness>();
     EdgeOptions options;

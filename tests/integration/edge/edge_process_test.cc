@@ -2,10 +2,7 @@
 // ready while the services are unreachable, accepts a signed webhook, becomes ready and delivers it once the
 // services answer, and exits 0 on SIGTERM. In prod a missing credential stops it at start, naming it.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -17,8 +14,8 @@
 #include "libs/http/client.h"
 #include "libs/pg/query.h"
 #include "tests/contract/edge/fixtures.h"
-#include "tests/integration/edge/child_process.h"
 #include "tests/integration/edge/fake_services.h"
+#include "tests/support/child_process.h"
 #include "tests/support/pg_harness.h"
 
 namespace protectogram::edge::testing {
@@ -32,21 +29,11 @@ constexpr pg::Query kStatus{"test_status",
 
 std::string EdgeBinary() {
   const char* dir = std::getenv("PROTECTOGRAM_BIN_DIR");
-  if (dir != nullptr && *dir != '\0') return std::string(dir) + "/protectogram-edge";
-  return EDGE_BINARY;
+  return dir != nullptr && *dir != '\0' ? protectogram::testing::BinaryPath("protectogram-edge")
+                                        : EDGE_BINARY;
 }
 
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+uint16_t FreePort() { return static_cast<uint16_t>(protectogram::testing::FreePort()); }
 
 template <typename F>
 bool Eventually(F done, milliseconds timeout = milliseconds(10000)) {
@@ -67,18 +54,18 @@ TEST_F(EdgeProcessTest, LiveNotReadyAcceptsDeliversAndStopsOnSigterm) {
   telephony.Down();
   notification.Down();
   const uint16_t port = FreePort();
-  ChildProcess edge(EdgeBinary(), {},
-                    {{"APP_ENV", "dev"},
-                     {"DATABASE_URL", db_url_for_role("protectogram_edge")},
-                     {"HTTP_PORT", std::to_string(port)},
-                     {"LOG_LEVEL", "info"},
-                     {"TELEGRAM_BOT_TOKEN", kMainBotToken},
-                     {"TELEGRAM_WEBHOOK_SECRET", kMainSecret},
-                     {"INCIDENT_ADDR", incident.address()},
-                     {"TELEPHONY_ADDR", telephony.address()},
-                     {"NOTIFICATION_ADDR", notification.address()},
-                     {"EDGE_FORWARD_RETRY_MAX_MS", "500"},
-                     {"EDGE_READY_TIMEOUT_MS", "200"}});
+  protectogram::testing::ChildProcess edge(EdgeBinary(), {},
+                                           {{"APP_ENV", "dev"},
+                                            {"DATABASE_URL", db_url_for_role("protectogram_edge")},
+                                            {"HTTP_PORT", std::to_string(port)},
+                                            {"LOG_LEVEL", "info"},
+                                            {"TELEGRAM_BOT_TOKEN", kMainBotToken},
+                                            {"TELEGRAM_WEBHOOK_SECRET", kMainSecret},
+                                            {"INCIDENT_ADDR", incident.address()},
+                                            {"TELEPHONY_ADDR", telephony.address()},
+                                            {"NOTIFICATION_ADDR", notification.address()},
+                                            {"EDGE_FORWARD_RETRY_MAX_MS", "500"},
+                                            {"EDGE_READY_TIMEOUT_MS", "200"}});
   const std::string base = absl::StrCat("http://127.0.0.1:", port);
   http::Client client;
   ASSERT_TRUE(Eventually([&] {
@@ -125,12 +112,12 @@ TEST_F(EdgeProcessTest, LiveNotReadyAcceptsDeliversAndStopsOnSigterm) {
 }
 
 TEST_F(EdgeProcessTest, ProdWithoutCredentialsStopsAtStartNamingThem) {
-  ChildProcess edge(EdgeBinary(), {},
-                    {{"APP_ENV", "prod"},
-                     {"DATABASE_URL", db_url_for_role("protectogram_edge")},
-                     {"ADMIN_TOKEN", "a-real-admin-token-for-this-test"},
-                     {"HTTP_PORT", std::to_string(FreePort())},
-                     {"TELNYX_API_KEY", "KEY0123456789"}});
+  protectogram::testing::ChildProcess edge(EdgeBinary(), {},
+                                           {{"APP_ENV", "prod"},
+                                            {"DATABASE_URL", db_url_for_role("protectogram_edge")},
+                                            {"ADMIN_TOKEN", "a-real-admin-token-for-this-test"},
+                                            {"HTTP_PORT", std::to_string(FreePort())},
+                                            {"TELNYX_API_KEY", "KEY0123456789"}});
   std::optional<int> code = edge.WaitExit(milliseconds(10000));
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 2);
