@@ -26,9 +26,9 @@ void AddOpsRoutes(http::Router& router, const MetricsRegistry* registry, const R
 std::function<void(std::string_view, int, std::chrono::nanoseconds)> HttpMetricsObserver(
     MetricsRegistry& registry) {
   Counter* requests = &registry.AddCounter(
-      "http_server_requests_total", "HTTP responses sent, by route and status code.", {"route", "code"});
+      "http_requests_total", "HTTP responses sent, by route and status code.", {"route", "code"});
   Histogram* duration =
-      &registry.AddHistogram("http_server_request_duration_seconds",
+      &registry.AddHistogram("http_request_duration_seconds",
                              "Time from a request being read to its response being written.", {"route"});
   return [requests, duration](std::string_view route, int status, std::chrono::nanoseconds elapsed) {
     requests->WithLabels({route, std::to_string(status)}).Inc();

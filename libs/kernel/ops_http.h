@@ -27,7 +27,7 @@ void AddOpsRoutes(http::Router& router, const MetricsRegistry* registry, const R
                   bool metrics_enabled = true);
 
 // An http::ServerOptions::observer that counts and times every response in `registry`:
-// http_server_requests_total{route,code} and http_server_request_duration_seconds{route}.
+// http_requests_total{route,code} and http_request_duration_seconds{route}.
 std::function<void(std::string_view route, int status, std::chrono::nanoseconds elapsed)> HttpMetricsObserver(
     MetricsRegistry& registry);
 

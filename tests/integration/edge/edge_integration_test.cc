@@ -345,14 +345,14 @@ TEST_F(EdgeIntegrationTest, MetricsCountRequestsByRouteAndCode) {
   http::ClientResponse metrics = client_.Get(base_url_ + "/metrics").value();
   EXPECT_EQ(metrics.status, 200);
   EXPECT_TRUE(Eventually([&] {
-    return MetricValue(*metrics_, R"(http_server_requests_total{route="/telegram/webhook",code="200"})") ==
+    return MetricValue(*metrics_, R"(http_requests_total{route="/telegram/webhook",code="200"})") ==
                1 &&
-           MetricValue(*metrics_, R"(http_server_requests_total{route="/webhook/",code="404"})") == 1 &&
+           MetricValue(*metrics_, R"(http_requests_total{route="/webhook/",code="404"})") == 1 &&
            MetricValue(*metrics_,
                        R"(webhook_rejected_total{provider="telnyx",reason="method_not_allowed"})") == 1;
   }));
   EXPECT_NE(
-      metrics_->Expose().find(R"(http_server_request_duration_seconds_count{route="/telegram/webhook"} 1)"),
+      metrics_->Expose().find(R"(http_request_duration_seconds_count{route="/telegram/webhook"} 1)"),
       std::string::npos);
 }
 

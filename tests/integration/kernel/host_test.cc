@@ -80,9 +80,9 @@ TEST(OpsHttpTest, HttpMetricsObserverCounts) {
   observer("/webhook/", 200, std::chrono::milliseconds(30));
   observer("unmatched", 404, std::chrono::microseconds(50));
   std::string text = registry.Expose();
-  EXPECT_THAT(text, HasSubstr("http_server_requests_total{route=\"/webhook/\",code=\"200\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("http_server_requests_total{route=\"unmatched\",code=\"404\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("http_server_request_duration_seconds_count{route=\"/webhook/\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("http_requests_total{route=\"/webhook/\",code=\"200\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("http_requests_total{route=\"unmatched\",code=\"404\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("http_request_duration_seconds_count{route=\"/webhook/\"} 2\n"));
 }
 
 TEST(ServiceHostTest, CreateReportsConfigErrors) {
