@@ -345,15 +345,13 @@ TEST_F(EdgeIntegrationTest, MetricsCountRequestsByRouteAndCode) {
   http::ClientResponse metrics = client_.Get(base_url_ + "/metrics").value();
   EXPECT_EQ(metrics.status, 200);
   EXPECT_TRUE(Eventually([&] {
-    return MetricValue(*metrics_, R"(http_requests_total{route="/telegram/webhook",code="200"})") ==
-               1 &&
+    return MetricValue(*metrics_, R"(http_requests_total{route="/telegram/webhook",code="200"})") == 1 &&
            MetricValue(*metrics_, R"(http_requests_total{route="/webhook/",code="404"})") == 1 &&
            MetricValue(*metrics_,
                        R"(webhook_rejected_total{provider="telnyx",reason="method_not_allowed"})") == 1;
   }));
-  EXPECT_NE(
-      metrics_->Expose().find(R"(http_request_duration_seconds_count{route="/telegram/webhook"} 1)"),
-      std::string::npos);
+  EXPECT_NE(metrics_->Expose().find(R"(http_request_duration_seconds_count{route="/telegram/webhook"} 1)"),
+            std::string::npos);
 }
 
 TEST_F(EdgeIntegrationTest, ManyDistinctUpdatesAreEachStoredAndForwardedOnce) {
