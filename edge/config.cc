@@ -1,5 +1,6 @@
 #include "edge/config.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string_view>
@@ -76,11 +77,37 @@ absl::StatusOr<EdgeConfig> LoadEdgeConfig(const kernel::Env& env, kernel::AppEnv
 
   config.body_limit_bytes =
       static_cast<size_t>(reader.Int("EDGE_BODY_LIMIT_BYTES", 1 << 20, 1024, int64_t{64} << 20));
-  config.header_limit_bytes =
-      static_cast<size_t>(reader.Int("EDGE_HEADER_LIMIT_BYTES", 16 * 1024, 1024, 1 << 20));
+  auto bytes = [&reader](std::string_view name, int64_t default_value, int64_t min, int64_t max) {
+    return static_cast<size_t>(reader.Int(name, default_value, min, max));
+  };
+  config.header_limit_bytes = bytes("EDGE_HEADER_LIMIT_BYTES", 16 * 1024, 1024, 1 << 20);
+  config.request_line_limit_bytes = bytes("EDGE_REQUEST_LINE_LIMIT_BYTES", 8 * 1024, 256, 1 << 20);
+  config.header_field_limit_bytes = bytes("EDGE_HEADER_FIELD_LIMIT_BYTES", 8 * 1024, 256, 1 << 20);
+  config.header_count_limit = bytes("EDGE_HEADER_COUNT_LIMIT", 100, 8, 10000);
+  config.chunk_line_limit_bytes = bytes("EDGE_CHUNK_LINE_LIMIT_BYTES", 1024, 32, 1 << 20);
+  config.chunk_overhead_limit_bytes = bytes("EDGE_CHUNK_OVERHEAD_LIMIT_BYTES", 64 * 1024, 1024, 64 << 20);
+  config.trailer_limit_bytes = bytes("EDGE_TRAILER_LIMIT_BYTES", 4 * 1024, 256, 1 << 20);
+  config.telegram_body_limit_bytes = bytes("EDGE_TELEGRAM_BODY_LIMIT_BYTES", 256 * 1024, 1024, int64_t{64} << 20);
+  config.telnyx_body_limit_bytes = bytes("EDGE_TELNYX_BODY_LIMIT_BYTES", 64 * 1024, 1024, int64_t{64} << 20);
+  config.twilio_body_limit_bytes = bytes("EDGE_TWILIO_BODY_LIMIT_BYTES", 64 * 1024, 1024, int64_t{64} << 20);
+  config.whatsapp_body_limit_bytes = bytes("EDGE_WHATSAPP_BODY_LIMIT_BYTES", 512 * 1024, 1024, int64_t{64} << 20);
+  for (size_t* route_limit : {&config.telegram_body_limit_bytes, &config.telnyx_body_limit_bytes,
+                              &config.twilio_body_limit_bytes, &config.whatsapp_body_limit_bytes}) {
+    *route_limit = std::min(*route_limit, config.body_limit_bytes);
+  }
+  config.header_timeout = reader.Milliseconds("EDGE_HEADER_TIMEOUT_MS", absl::Seconds(5), absl::Minutes(10));
   config.read_timeout = reader.Milliseconds("EDGE_READ_TIMEOUT_MS", absl::Seconds(10), absl::Minutes(10));
   config.idle_timeout = reader.Milliseconds("EDGE_IDLE_TIMEOUT_MS", absl::Seconds(60), absl::Hours(1));
   config.max_connections = static_cast<size_t>(reader.Int("EDGE_MAX_CONNECTIONS", 1024, 1, 1000000));
+  config.max_connections_per_client =
+      static_cast<size_t>(reader.Int("EDGE_MAX_CONNECTIONS_PER_CLIENT", 128, 0, 1000000));
+  config.client_ip_header = absl::AsciiStrToLower(reader.Optional("EDGE_CLIENT_IP_HEADER", ""));
+  for (char c : config.client_ip_header) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      reader.AddError("EDGE_CLIENT_IP_HEADER must be a header name, e.g. Fly-Client-IP");
+      break;
+    }
+  }
   config.io_threads = static_cast<int>(reader.Int("EDGE_IO_THREADS", 2, 1, 64));
   config.handler_threads = static_cast<int>(reader.Int("EDGE_HANDLER_THREADS", 128, 1, 4096));
   config.ingest_writers = static_cast<int>(reader.Int("EDGE_INGEST_WRITERS", 2, 1, 16));
@@ -95,6 +122,7 @@ absl::StatusOr<EdgeConfig> LoadEdgeConfig(const kernel::Env& env, kernel::AppEnv
   config.ready_timeout =
       reader.Milliseconds("EDGE_READY_TIMEOUT_MS", absl::Milliseconds(500), absl::Seconds(5));
   if (config.read_timeout <= absl::ZeroDuration()) reader.AddError("EDGE_READ_TIMEOUT_MS must be above 0");
+  if (config.header_timeout <= absl::ZeroDuration()) reader.AddError("EDGE_HEADER_TIMEOUT_MS must be above 0");
   if (config.store_timeout <= absl::ZeroDuration()) reader.AddError("EDGE_STORE_TIMEOUT_MS must be above 0");
   if (config.forward_timeout <= absl::ZeroDuration())
     reader.AddError("EDGE_FORWARD_TIMEOUT_MS must be above 0");

@@ -24,7 +24,14 @@ constexpr char kTelegramBotPrefix[] = "/webhook/";
 // more (no reply message; the call's next step comes from the telephony service).
 constexpr char kEmptyTwiml[] = R"(<?xml version="1.0" encoding="UTF-8"?><Response/>)";
 
-// The webhook behind a route label, for counting what the server refused itself (405).
+// The bot of /webhook/<bot_id>, lower-cased; "" when the path has no single segment after the prefix.
+std::string BotIdOf(const http::Request& request) {
+  std::string bot_id = absl::AsciiStrToLower(request.path.substr(sizeof(kTelegramBotPrefix) - 1));
+  if (bot_id.find('/') != std::string::npos) return std::string();
+  return bot_id;
+}
+
+// The webhook behind a route label, for counting what the server refused itself (405, 413, ...).
 std::optional<Source> SourceOfRoute(std::string_view route) {
   if (route == "/telegram/webhook" || route == kTelegramBotPrefix) return Source::kTelegram;
   if (route == "/telnyx/webhook") return Source::kTelnyx;
@@ -32,24 +39,6 @@ std::optional<Source> SourceOfRoute(std::string_view route) {
   if (route == "/twilio/whatsapp") return Source::kTwilioWhatsApp;
   if (route == "/whatsapp/webhook") return Source::kWhatsApp;
   return std::nullopt;
-}
-
-// What the HTTP server answered by itself before any route ran.
-std::string_view ServerRejectReason(int status) {
-  switch (status) {
-    case 400:
-      return "bad_http";
-    case 408:
-      return "timeout";
-    case 413:
-      return "too_large";
-    case 431:
-      return "headers_too_large";
-    case 503:
-      return "over_capacity";
-    default:
-      return "other";
-  }
 }
 
 // Raises this thread's nice value by `nice` (Linux: per thread). Never fails the caller.
@@ -63,6 +52,19 @@ bool LowerThreadPriority(int nice) {
 }
 
 }  // namespace
+
+http::ParserLimits ServerLimits(const EdgeConfig& config) {
+  http::ParserLimits limits;
+  limits.request_line = config.request_line_limit_bytes;
+  limits.field_line = config.header_field_limit_bytes;
+  limits.header_total = config.header_limit_bytes;
+  limits.field_count = config.header_count_limit;
+  limits.chunk_line = config.chunk_line_limit_bytes;
+  limits.chunk_overhead = config.chunk_overhead_limit_bytes;
+  limits.trailer_total = config.trailer_limit_bytes;
+  limits.body = config.body_limit_bytes;
+  return limits;
+}
 
 absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options) {
   std::unique_ptr<Edge> edge(new Edge(std::move(options)));
@@ -146,14 +148,20 @@ absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options) {
   server_options.port = edge->options_.port;
   server_options.threads = config.io_threads;
   server_options.handler_threads = config.handler_threads;
-  server_options.body_limit = config.body_limit_bytes;
-  server_options.header_limit = config.header_limit_bytes;
+  server_options.limits = ServerLimits(config);
+  server_options.header_timeout = absl::ToChronoMilliseconds(config.header_timeout);
   server_options.read_timeout = absl::ToChronoMilliseconds(config.read_timeout);
   server_options.idle_timeout = absl::ToChronoMilliseconds(config.idle_timeout);
   server_options.max_connections = config.max_connections;
+  server_options.max_connections_per_client = config.max_connections_per_client;
+  server_options.client_address_header = config.client_ip_header;
   Edge* self = edge.get();
   server_options.observer = [self](std::string_view route, int status, std::chrono::nanoseconds elapsed) {
     self->Observe(route, status, elapsed);
+  };
+  server_options.refusal_observer = [self](std::string_view route, const http::Refusal& refusal,
+                                           std::string_view client) {
+    self->ObserveRefusal(route, refusal, client);
   };
   edge->server_ = std::make_unique<http::Server>(std::move(server_options), std::move(router));
   return edge;
@@ -246,40 +254,78 @@ http::Router Edge::BuildRouter() {
         200, absl::StrCat(R"({"status":"ok","version":")", std::string(kernel::Version()), R"("})"));
   });
 
-  router.Add("POST", "/telegram/webhook", [this](const http::Request& request) {
-    // The URL form (?secret=) is what this route documents; a secret_token header is taken too, so the
-    // default bot may be registered either way.
-    std::string_view secret = request.QueryParam("secret");
-    if (secret.empty()) secret = request.Header("x-telegram-bot-api-secret-token");
-    return Ingest(Source::kTelegram, request,
-                  AcceptTelegram(options_.config, providers::telegram::kDefaultBotId, secret, request.body));
-  });
-  router.AddPrefix("POST", kTelegramBotPrefix, [this](const http::Request& request) {
-    std::string bot_id = absl::AsciiStrToLower(request.path.substr(sizeof(kTelegramBotPrefix) - 1));
-    if (bot_id.empty() || bot_id.find('/') != std::string::npos) {
-      return Refuse(Source::kTelegram, request, Reject(RejectReason::kUnknownBot, "unknown bot"));
-    }
-    return Ingest(Source::kTelegram, request,
-                  AcceptTelegram(options_.config, bot_id, request.Header("x-telegram-bot-api-secret-token"),
-                                 request.body));
-  });
-  router.Add("POST", "/telnyx/webhook", [this](const http::Request& request) {
-    return Ingest(Source::kTelnyx, request, AcceptTelnyx(options_.config, request, Now()));
-  });
-  router.Add("POST", "/twilio/voice", [this](const http::Request& request) {
-    return Ingest(Source::kTwilioVoice, request, AcceptTwilioVoice(options_.config, request));
-  });
-  router.Add("POST", "/twilio/whatsapp", [this](const http::Request& request) {
-    return Ingest(Source::kTwilioWhatsApp, request, AcceptTwilioWhatsApp(options_.config, request));
-  });
+  const EdgeConfig& config = options_.config;
+  // Each webhook route: its provider's body limit, and the checks that need no body run on the head.
+  auto route = [this](Source source, size_t body_limit, std::function<absl::Status(const http::Request&)> check) {
+    http::RouteOptions route_options;
+    route_options.body_limit = body_limit;
+    route_options.precheck = [this, source,
+                              check = std::move(check)](const http::Request& head) -> std::optional<http::Response> {
+      absl::Status checked = check(head);
+      if (checked.ok()) return std::nullopt;
+      return Refuse(source, head, checked);
+    };
+    return route_options;
+  };
+
+  router.Add(
+      "POST", "/telegram/webhook",
+      [this](const http::Request& request) {
+        // The URL form (?secret=) is what this route documents; the secret_token header is taken too, so the
+        // default bot may be registered either way (both at once must agree).
+        absl::StatusOr<std::string_view> secret = TelegramSecret(request, /*query_secret=*/true);
+        if (!secret.ok()) return Refuse(Source::kTelegram, request, secret.status());
+        return Ingest(Source::kTelegram, request,
+                      AcceptTelegram(options_.config, providers::telegram::kDefaultBotId, *secret, request.body));
+      },
+      route(Source::kTelegram, config.telegram_body_limit_bytes, [this](const http::Request& head) {
+        return PrecheckTelegram(options_.config, providers::telegram::kDefaultBotId, head, /*query_secret=*/true);
+      }));
+  router.AddPrefix(
+      "POST", kTelegramBotPrefix,
+      [this](const http::Request& request) {
+        return Ingest(Source::kTelegram, request,
+                      AcceptTelegram(options_.config, BotIdOf(request),
+                                     request.Header("x-telegram-bot-api-secret-token"), request.body));
+      },
+      route(Source::kTelegram, config.telegram_body_limit_bytes, [this](const http::Request& head) {
+        const std::string bot_id = BotIdOf(head);
+        if (bot_id.empty()) return Reject(RejectReason::kUnknownBot, "unknown bot");
+        return PrecheckTelegram(options_.config, bot_id, head, /*query_secret=*/false);
+      }));
+  router.Add(
+      "POST", "/telnyx/webhook",
+      [this](const http::Request& request) {
+        return Ingest(Source::kTelnyx, request, AcceptTelnyx(options_.config, request, Now()));
+      },
+      route(Source::kTelnyx, config.telnyx_body_limit_bytes,
+            [this](const http::Request& head) { return PrecheckTelnyx(options_.config, head, Now()); }));
+  router.Add(
+      "POST", "/twilio/voice",
+      [this](const http::Request& request) {
+        return Ingest(Source::kTwilioVoice, request, AcceptTwilioVoice(options_.config, request));
+      },
+      route(Source::kTwilioVoice, config.twilio_body_limit_bytes,
+            [this](const http::Request& head) { return PrecheckTwilio(options_.config, head); }));
+  router.Add(
+      "POST", "/twilio/whatsapp",
+      [this](const http::Request& request) {
+        return Ingest(Source::kTwilioWhatsApp, request, AcceptTwilioWhatsApp(options_.config, request));
+      },
+      route(Source::kTwilioWhatsApp, config.twilio_body_limit_bytes,
+            [this](const http::Request& head) { return PrecheckTwilio(options_.config, head); }));
   router.Add("GET", "/whatsapp/webhook", [this](const http::Request& request) {
     absl::StatusOr<std::string> challenge = WhatsAppChallenge(options_.config, request);
     if (!challenge.ok()) return Refuse(Source::kWhatsApp, request, challenge.status());
     return http::Response::Text(200, *std::move(challenge));
   });
-  router.Add("POST", "/whatsapp/webhook", [this](const http::Request& request) {
-    return Ingest(Source::kWhatsApp, request, AcceptWhatsApp(options_.config, request));
-  });
+  router.Add(
+      "POST", "/whatsapp/webhook",
+      [this](const http::Request& request) {
+        return Ingest(Source::kWhatsApp, request, AcceptWhatsApp(options_.config, request));
+      },
+      route(Source::kWhatsApp, config.whatsapp_body_limit_bytes,
+            [this](const http::Request& head) { return PrecheckWhatsApp(options_.config, head); }));
   return router;
 }
 
@@ -300,9 +346,9 @@ http::Response Edge::Ingest(Source source, const http::Request& request,
                                                  {"provider_event_id", first_key},
                                                  {"code", absl::StatusCodeToString(stored.status().code())},
                                                  {"error", std::string(stored.status().message())}});
-    if (row_error) return http::Response::Error(500, "internal", "the event could not be stored");
+    if (row_error) return http::Response::Error(500, "store_failed", "the event could not be stored");
     http::Response response =
-        http::Response::Error(503, "unavailable", "the event could not be stored now; retry later");
+        http::Response::Error(503, "store_unavailable", "the event could not be stored now; retry later");
     response.headers.emplace_back("Retry-After", "5");
     return response;
   }
@@ -344,18 +390,25 @@ http::Response Edge::Refuse(Source source, const http::Request& request, const a
 
 void Edge::Observe(std::string_view route, int status, std::chrono::nanoseconds elapsed) {
   http_observer_(route, status, elapsed);
-  if (route == http::kRouteRejected) {
-    const std::string_view reason = ServerRejectReason(status);
-    rejected_.WithLabels({"unknown", reason}).Inc();
-    kernel::LogInfo("edge: request refused by the server", {{"reason", reason}, {"status", status}});
-  } else if (status == 405) {
-    if (std::optional<Source> source = SourceOfRoute(route); source.has_value()) {
-      rejected_.WithLabels({SourceLabel(*source), "method_not_allowed"}).Inc();
-      kernel::LogInfo(
-          "edge: webhook refused",
-          {{"provider", SourceLabel(*source)}, {"reason", "method_not_allowed"}, {"status", 405}});
-    }
+  if (status != 405) return;
+  if (std::optional<Source> source = SourceOfRoute(route); source.has_value()) {
+    rejected_.WithLabels({SourceLabel(*source), "method_not_allowed"}).Inc();
+    kernel::LogInfo("edge: webhook refused",
+                    {{"provider", SourceLabel(*source)}, {"reason", "method_not_allowed"}, {"status", 405}});
   }
+}
+
+void Edge::ObserveRefusal(std::string_view route, const http::Refusal& refusal, std::string_view client) {
+  // A refusal after the head named a webhook route counts for its provider; before that, for "unknown".
+  const std::optional<Source> source = SourceOfRoute(route);
+  const std::string_view provider = source.has_value() ? SourceLabel(*source) : std::string_view("unknown");
+  const std::string_view reason = http::RefusalLabel(refusal.reason);
+  rejected_.WithLabels({provider, reason}).Inc();
+  kernel::LogInfo("edge: request refused by the server", {{"provider", provider},
+                                                          {"reason", reason},
+                                                          {"status", http::RefusalStatus(refusal.reason)},
+                                                          {"message", refusal.message},
+                                                          {"remote", client}});
 }
 
 }  // namespace protectogram::edge

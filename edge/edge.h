@@ -52,6 +52,9 @@ struct EdgeOptions {
   absl::Duration relay_rescan_interval = absl::Seconds(5);
 };
 
+// The HTTP server's limits from the edge's configuration.
+http::ParserLimits ServerLimits(const EdgeConfig& config);
+
 class Edge {
  public:
   // INVALID_ARGUMENT for a malformed database URL. Connects nothing yet.
@@ -82,6 +85,7 @@ class Edge {
                         absl::StatusOr<std::vector<InboxRecord>> verdict);
   http::Response Refuse(Source source, const http::Request& request, const absl::Status& status);
   void Observe(std::string_view route, int status, std::chrono::nanoseconds elapsed);
+  void ObserveRefusal(std::string_view route, const http::Refusal& refusal, std::string_view client);
   absl::Time Now() const { return options_.now ? options_.now() : absl::Now(); }
 
   const EdgeOptions options_;

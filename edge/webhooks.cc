@@ -1,11 +1,16 @@
 #include "edge/webhooks.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "boost/json.hpp"
+#include "libs/crypto/constant_time.h"
 #include "libs/crypto/digest.h"
+#include "libs/crypto/encoding.h"
+#include "libs/providers/common/text.h"
 #include "libs/providers/telegram/telegram.h"
 #include "libs/providers/telnyx/telnyx.h"
 #include "libs/providers/twilio/twilio.h"
@@ -45,25 +50,8 @@ absl::Status FromParseError(const absl::Status& status) {
   return Reject(RejectReason::kMalformed, message);
 }
 
-// NUL cannot be stored in a text column; no provider sends it.
-absl::Status CheckStorable(std::string_view body) {
-  if (body.find('\0') != std::string_view::npos) {
-    return Reject(RejectReason::kMalformed, "body contains a NUL byte");
-  }
-  return absl::OkStatus();
-}
-
-// The request headers worth keeping with the row: content type and signature headers (never a secret).
-std::optional<std::string> KeptHeaders(const http::Request& request,
-                                       std::initializer_list<const char*> names) {
-  boost::json::object headers;
-  for (const char* name : names) {
-    std::string_view value = request.Header(name);
-    if (!value.empty()) headers[name] = boost::json::string_view(value.data(), value.size());
-  }
-  if (headers.empty()) return std::nullopt;
-  return boost::json::serialize(headers);
-}
+// Refusals the storable checks give, with the route's reason.
+absl::Status CheckStorable(std::string_view body) { return CheckStorableBody(body); }
 
 std::string_view RawQuery(const http::Request& request) {
   const size_t q = request.target.find('?');
@@ -91,6 +79,10 @@ absl::StatusOr<providers::FormParams> VerifyTwilio(const EdgeConfig& config, con
     return params;
   }
   if (signature.empty()) return Reject(RejectReason::kMissingSignature, "missing signature");
+  // Counted before parsing: a form of a million empty fields must cost a scan, not a million map nodes.
+  if (static_cast<size_t>(std::count(request.body.begin(), request.body.end(), '&')) >= kTwilioMaxFormFields) {
+    return Reject(RejectReason::kMalformed, "too many form fields");
+  }
   absl::StatusOr<providers::FormParams> params = providers::ParseForm(request.body);
   if (!params.ok()) return FromParseError(params.status());
   absl::Status verified =
@@ -98,6 +90,18 @@ absl::StatusOr<providers::FormParams> VerifyTwilio(const EdgeConfig& config, con
   if (!verified.ok()) return FromVerifyError(verified);
   return params;
 }
+
+// Twilio's signature: base64 of an HMAC-SHA1 (20 bytes).
+absl::Status CheckTwilioSignatureShape(std::string_view signature) {
+  if (signature.empty()) return Reject(RejectReason::kMissingSignature, "missing signature");
+  absl::StatusOr<std::string> decoded = crypto::Base64Decode(signature);
+  if (!decoded.ok() || decoded->size() != 20) {
+    return Reject(RejectReason::kBadSignature, "malformed signature header");
+  }
+  return absl::OkStatus();
+}
+
+bool IsHexDigit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 InboxRecord TwilioRecord(const http::Request& request, std::string provider, std::string event_id) {
   InboxRecord record;
@@ -243,6 +247,7 @@ absl::StatusOr<std::vector<InboxRecord>> AcceptTelnyx(const EdgeConfig& config, 
   absl::StatusOr<common::v1::CallEvent> event = providers::telnyx::ParseEvent(request.body);
   if (!event.ok()) return FromParseError(event.status());
 
+  if (absl::Status s = CheckStorableEventId(event->provider_event_id()); !s.ok()) return s;
   InboxRecord record;
   record.event.provider = kTelnyxProvider;
   record.event.provider_event_id = event->provider_event_id();
@@ -261,6 +266,7 @@ absl::StatusOr<std::vector<InboxRecord>> AcceptTwilioVoice(const EdgeConfig& con
   if (!params.ok()) return params.status();
   absl::StatusOr<common::v1::CallEvent> event = providers::twilio::ParseVoiceCallback(*params);
   if (!event.ok()) return FromParseError(event.status());
+  if (absl::Status s = CheckStorableEventId(event->provider_event_id()); !s.ok()) return s;
   std::vector<InboxRecord> records;
   records.push_back(TwilioRecord(request, kTwilioVoiceProvider, event->provider_event_id()));
   return records;
@@ -272,6 +278,7 @@ absl::StatusOr<std::vector<InboxRecord>> AcceptTwilioWhatsApp(const EdgeConfig& 
   if (!params.ok()) return params.status();
   absl::StatusOr<common::v1::ChatEvent> event = providers::twilio::ParseWhatsAppInbound(*params);
   if (!event.ok()) return FromParseError(event.status());
+  if (absl::Status s = CheckStorableEventId(event->provider_event_id()); !s.ok()) return s;
   std::vector<InboxRecord> records;
   records.push_back(TwilioRecord(request, kTwilioWhatsAppProvider, event->provider_event_id()));
   return records;
@@ -309,6 +316,7 @@ absl::StatusOr<std::vector<InboxRecord>> AcceptWhatsApp(const EdgeConfig& config
     return records;
   }
   for (const common::v1::ChatEvent& event : *events) {
+    if (absl::Status s = CheckStorableEventId(event.provider_event_id()); !s.ok()) return s;
     // The same message twice in one body is one row.
     bool seen = false;
     for (const InboxRecord& r : records)
@@ -329,6 +337,112 @@ absl::StatusOr<std::string> WhatsAppChallenge(const EdgeConfig& config, const ht
     return Reject(RejectReason::kBadVerifyToken, std::string(challenge.status().message()));
   }
   return Reject(RejectReason::kMalformed, std::string(challenge.status().message()));
+}
+
+std::optional<std::string> KeptHeaders(const http::Request& request, std::initializer_list<const char*> names) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  boost::json::object headers;
+  for (const char* name : names) {
+    std::string_view value = request.Header(name);
+    if (value.empty()) continue;
+    std::string kept;
+    kept.reserve(value.size());
+    for (char c : value) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u < 0x7f && c != '%') {
+        kept.push_back(c);
+      } else {
+        kept.push_back('%');
+        kept.push_back(kHex[u >> 4]);
+        kept.push_back(kHex[u & 0xf]);
+      }
+    }
+    headers[name] = std::move(kept);
+  }
+  if (headers.empty()) return std::nullopt;
+  return boost::json::serialize(headers);
+}
+
+absl::Status CheckStorableBody(std::string_view body) {
+  if (body.find('\0') != std::string_view::npos) {
+    return Reject(RejectReason::kMalformed, "body contains a NUL byte");
+  }
+  if (!providers::IsValidUtf8(body)) return Reject(RejectReason::kMalformed, "body is not valid UTF-8");
+  return absl::OkStatus();
+}
+
+absl::Status CheckStorableEventId(std::string_view event_id) {
+  if (event_id.empty() || event_id.size() > 200) {
+    return Reject(RejectReason::kMalformed, "event id must be 1 to 200 bytes");
+  }
+  for (char c : event_id) {
+    if (c < 0x20 || c > 0x7e) return Reject(RejectReason::kMalformed, "event id must be printable ASCII");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string_view> TelegramSecret(const http::Request& request, bool query_secret) {
+  const std::string_view header = request.Header("x-telegram-bot-api-secret-token");
+  if (!query_secret) return header;
+  const auto [first, last] = request.query.equal_range("secret");
+  if (first == last) return header;
+  if (std::next(first) != last) return Reject(RejectReason::kMalformed, "secret given more than once");
+  const std::string_view query = first->second;
+  if (!header.empty() && !crypto::ConstantTimeEquals(query, header)) {
+    return Reject(RejectReason::kBadSignature, "the secret in the query and in the header disagree");
+  }
+  return query;
+}
+
+absl::Status PrecheckTelegram(const EdgeConfig& config, std::string_view bot_id, const http::Request& head,
+                              bool query_secret) {
+  if (!config.telegram_configured()) {
+    return Reject(RejectReason::kNotConfigured, "telegram webhooks are not configured");
+  }
+  absl::StatusOr<std::string_view> secret = TelegramSecret(head, query_secret);
+  if (!secret.ok()) return secret.status();
+  absl::Status auth = config.bots.Authenticate(bot_id, *secret);
+  if (auth.code() == absl::StatusCode::kNotFound) return Reject(RejectReason::kUnknownBot, "unknown bot");
+  if (!auth.ok()) return FromVerifyError(auth);
+  return absl::OkStatus();
+}
+
+absl::Status PrecheckTelnyx(const EdgeConfig& config, const http::Request& head, absl::Time now) {
+  if (!config.telnyx_configured())
+    return Reject(RejectReason::kNotConfigured, "telnyx webhooks are not configured");
+  absl::Status checked = providers::telnyx::CheckWebhookHeaders(
+      config.telnyx_public_key, head.Header(providers::telnyx::kSignatureHeader),
+      head.Header(providers::telnyx::kTimestampHeader), now);
+  if (!checked.ok()) return FromVerifyError(checked);
+  return absl::OkStatus();
+}
+
+absl::Status PrecheckTwilio(const EdgeConfig& config, const http::Request& head) {
+  if (!config.twilio_configured())
+    return Reject(RejectReason::kNotConfigured, "twilio webhooks are not configured");
+  const std::string_view signature = head.Header("x-twilio-signature");
+  if (absl::Status s = CheckTwilioSignatureShape(signature); !s.ok()) return s;
+  if (head.query.contains("bodySHA256")) {
+    // This variant's signature covers the URL alone: it is checked in full before the body is read.
+    absl::Status verified = providers::twilio::VerifySignature(
+        config.twilio_auth_token, config.public_base_url + head.target, providers::FormParams(), signature);
+    if (!verified.ok()) return FromVerifyError(verified);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PrecheckWhatsApp(const EdgeConfig& config, const http::Request& head) {
+  if (!config.whatsapp_configured()) {
+    return Reject(RejectReason::kNotConfigured, "whatsapp webhooks are not configured");
+  }
+  const std::string_view signature = head.Header("x-hub-signature-256");
+  if (signature.empty()) return Reject(RejectReason::kMissingSignature, "missing signature");
+  constexpr std::string_view kPrefix = "sha256=";
+  if (signature.size() != kPrefix.size() + 64 || !signature.starts_with(kPrefix) ||
+      !std::all_of(signature.begin() + kPrefix.size(), signature.end(), IsHexDigit)) {
+    return Reject(RejectReason::kBadSignature, "malformed signature header");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<providers::FormParams> TwilioParams(std::string_view body, bool json) {

@@ -17,6 +17,7 @@
 //   400 malformed, missing_id.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,6 +72,27 @@ struct InboxRecord {
   std::string ignore_reason;
 };
 
+// Checks of a request's head, run before its body is read, so that what can be refused without the body costs
+// no body: a wrong or missing Telegram secret, a missing or malformed signature header, a Telnyx timestamp
+// outside its window, and the whole signature of a Twilio bodySHA256 request (it covers the URL only). The
+// Accept* functions below check everything again with the body; these only make refusing cheap.
+// `bot_id` for Telegram as in AcceptTelegram; `query_secret` is true on /telegram/webhook (?secret= allowed).
+absl::Status PrecheckTelegram(const EdgeConfig& config, std::string_view bot_id, const http::Request& head,
+                              bool query_secret);
+absl::Status PrecheckTelnyx(const EdgeConfig& config, const http::Request& head, absl::Time now);
+absl::Status PrecheckTwilio(const EdgeConfig& config, const http::Request& head);
+absl::Status PrecheckWhatsApp(const EdgeConfig& config, const http::Request& head);
+
+// The secret a Telegram request presents: the X-Telegram-Bot-Api-Secret-Token header and, with `query_secret`,
+// ?secret=. A repeated ?secret= is 400 malformed; a ?secret= and a header that disagree are 403 bad_signature
+// (two secrets where one is expected is not a request Telegram makes).
+absl::StatusOr<std::string_view> TelegramSecret(const http::Request& request, bool query_secret);
+
+// At most this many fields in a Twilio form (Twilio's voice and messaging requests carry about 20-40; a
+// WhatsApp message with 10 media about 60). The signature covers every parameter sorted, so the form must be
+// parsed before it can be checked: the cap bounds what an unauthenticated request costs. 400 malformed above.
+inline constexpr size_t kTwilioMaxFormFields = 256;
+
 // POST /telegram/webhook?secret=... (bot "main"; the X-Telegram-Bot-Api-Secret-Token header is accepted too)
 // and POST /webhook/<bot_id> (the header). `presented_secret` is what the request carried. In staging an
 // update whose chat is not in STAGING_ALLOWED_CHATS is stored as ignored.
@@ -98,5 +120,16 @@ absl::StatusOr<providers::FormParams> TwilioParams(std::string_view body, bool j
 
 // The body as payload_json: itself, unless it holds something jsonb refuses (\u0000), then nullopt.
 std::optional<std::string> JsonPayload(std::string_view body);
+
+// The kept request headers as a JSON object Postgres always accepts: each value with every byte outside
+// printable ASCII, and '%', percent-encoded ("%FF"), so a header can never make a row unstorable. Only the
+// headers named (content type and signature headers: never a secret); nullopt when none is present.
+std::optional<std::string> KeptHeaders(const http::Request& request, std::initializer_list<const char*> names);
+
+// What makes a row storable, checked before anything is stored (a row Postgres refuses would be answered 500
+// on every retry): the body is valid UTF-8 without NUL (payload is text), the event id is 1-200 bytes of
+// printable ASCII. INVALID_ARGUMENT refusals (400 malformed) otherwise.
+absl::Status CheckStorableBody(std::string_view body);
+absl::Status CheckStorableEventId(std::string_view event_id);
 
 }  // namespace protectogram::edge

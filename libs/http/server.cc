@@ -10,11 +10,19 @@
 // that queue for a handler thread without holding up any I/O. The response is posted back to the session's
 // strand to be written.
 //
+// Reading. The session reads with async_read_some into a fixed 16 KiB buffer and feeds the bytes to the strict
+// RequestParser, which consumes every complete line and every body byte as it comes; so a connection holds at
+// most one incomplete line (bounded by the parser's limits), its body (bounded by the route's limit) and one
+// read buffer, whatever the client sends.
+//
 // Timeouts. Reads are bounded by our own per-session timer that *cancels* the pending read rather than by
 // beast::tcp_stream::expires_after, because tcp_stream closes the socket when it expires and a slow client
-// must still be sent its 408. Writes use tcp_stream::expires_after (closing is the right answer there).
+// must still be sent its 408. Cancelling alone is not enough: a cancellation that lands while no read is
+// pending (between two reads of a client that keeps trickling bytes) would be lost, so the deadline is also
+// checked against the clock before every read and after every completion. Writes use
+// tcp_stream::expires_after (closing is the right answer there).
 //
-// Closing. After an error response (400/408/413/431/503) the client may still be sending; closing a socket
+// Closing. After an error response (a refusal, or an answer given from the head without reading the body) the client may still be sending; closing a socket
 // with unread data makes the kernel send RST, which can destroy the response before the client reads it. So
 // the session shuts down its sending side and discards input for a short while ("lingering close"), as
 // nginx does, before closing.
@@ -64,23 +72,6 @@ constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
-template <typename StringView>
-std::string ToString(const StringView& s) {
-  return std::string(s.data(), s.size());
-}
-
-std::string AsciiLower(beast::string_view s) {
-  std::string out(s.data(), s.size());
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-bool IsHttpParseError(const beast::error_code& ec) {
-  return ec.category() == beast::error_code(bhttp::error::bad_method).category();
-}
-
 // Connection errors that are part of normal life (clients hang up) and are logged at debug level only.
 bool IsRoutineError(const beast::error_code& ec) {
   return ec == net::error::operation_aborted || ec == net::error::eof || ec == net::error::connection_reset ||
@@ -91,9 +82,39 @@ bool IsRoutineError(const beast::error_code& ec) {
 class HttpSession;
 class Listener;
 
+// Open connections per client, for ServerOptions::max_connections_per_client.
+class ClientSlots {
+ public:
+  explicit ClientSlots(size_t cap) : cap_(cap) {}
+  bool enabled() const { return cap_ > 0; }
+  // Takes one of `client`'s slots; false when it has none left.
+  bool Acquire(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t& n = counts_[client];
+    if (n >= cap_) {
+      if (n == 0) counts_.erase(client);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+  void Release(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = counts_.find(client);
+    if (it == counts_.end()) return;
+    if (--it->second == 0) counts_.erase(it);
+  }
+
+ private:
+  const size_t cap_;
+  std::mutex mu_;
+  std::unordered_map<std::string, size_t> counts_;  // guarded by mu_
+};
+
 // Everything the listener and the sessions share; Server::Impl is this (a private name they cannot use).
 struct ServerState {
-  ServerState(ServerOptions o, Router r) : options(std::move(o)), router(std::move(r)) {}
+  ServerState(ServerOptions o, Router r)
+      : options(std::move(o)), router(std::move(r)), client_slots(options.max_connections_per_client) {}
 
   void Observe(std::string_view route, int status, std::chrono::nanoseconds elapsed) const {
     if (!options.observer) return;
@@ -104,8 +125,18 @@ struct ServerState {
     }
   }
 
+  void ObserveRefusal(std::string_view route, const Refusal& refusal, std::string_view client) const {
+    if (!options.refusal_observer) return;
+    try {
+      options.refusal_observer(route, refusal, client);
+    } catch (const std::exception& e) {
+      kernel::LogError("http refusal observer threw", {{"error", e.what()}});
+    }
+  }
+
   const ServerOptions options;
   const Router router;
+  ClientSlots client_slots;
 
   mutable std::mutex mu;
   std::condition_variable cv;                                             // signalled when a session ends
@@ -125,34 +156,68 @@ struct ServerState {
   std::unique_ptr<net::thread_pool> handler_pool;
 };
 
+// A header value that may go on the wire: no CR, LF or NUL (a handler must not be able to split a response).
+bool IsSafeHeaderValue(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+bool IsToken(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || std::string_view("\"(),/:;<=>?@[\\]{}").find(c) != std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The client named by a trusted proxy header: the rightmost element of a list, trimmed.
+std::string ClientFromHeader(std::string_view value) {
+  const size_t comma = value.rfind(',');
+  if (comma != std::string_view::npos) value.remove_prefix(comma + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  return std::string(value.substr(0, 64));
+}
+
 // One connection: reads requests one after another, each answered before the next is read.
 // All members are used on the session's strand only, except Run/OnServerStopping/ForceClose, which post.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, ServerState& server, bool admitted)
-      : server_(server), stream_(std::move(socket)), deadline_(stream_.get_executor()), admitted_(admitted) {
+  HttpSession(tcp::socket&& socket, std::string peer, ServerState& server, bool admitted, bool peer_slot)
+      : server_(server),
+        stream_(std::move(socket)),
+        timer_(stream_.get_executor()),
+        admitted_(admitted),
+        peer_address_(std::move(peer)) {
     beast::error_code ec;
-    const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_address_ = remote.address().to_string();
     stream_.socket().set_option(tcp::no_delay(true), ec);
+    if (peer_slot) slot_client_ = peer_address_;
   }
 
   ~HttpSession() {
+    if (slot_client_.has_value()) server_.client_slots.Release(*slot_client_);
     std::lock_guard<std::mutex> lock(server_.mu);
     server_.sessions.erase(this);
     if (admitted_) server_.open_connections.fetch_sub(1);
     server_.cv.notify_all();
   }
 
-  // Starts serving; a connection over the cap is sent a 503 and closed instead.
-  void Run() {
+  // Starts serving; a connection over a cap is sent 503 (the server's) or 429 (its client's) and closed.
+  void Run(std::optional<RefusalReason> turned_away) {
     {
       std::lock_guard<std::mutex> lock(server_.mu);
       server_.sessions.emplace(this, weak_from_this());
     }
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), turned_away] {
       if (self->server_.stopping) return self->Close(false);
-      if (!self->admitted_) return self->Reject(503, "overloaded", "too many open connections");
+      if (turned_away.has_value()) {
+        return self->Refuse(
+            Refusal{*turned_away, *turned_away == RefusalReason::kOverCapacity ? "too many open connections"
+                                                                               : "too many open connections "
+                                                                                 "from this client"});
+      }
       self->WaitForRequest();
     });
   }
@@ -170,145 +235,210 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   enum class State { kIdle, kReading, kHandling, kWriting, kLingering, kClosed };
+  static constexpr size_t kReadSize = 16 * 1024;
 
   // Waits for the first byte of the next request, up to read_timeout on a new connection and idle_timeout
   // between keep-alive requests; if none comes the connection is closed silently.
   void WaitForRequest() {
     if (server_.stopping) return Close(false);
     state_ = State::kIdle;
-    if (buffer_.size() > 0) return ReadRequest();  // a pipelined request is already here
-    ArmDeadline(first_request_ ? server_.options.read_timeout : server_.options.idle_timeout);
+    if (!pending_.empty()) return StartRequest();  // a pipelined request is already here
+    ArmTimer(SteadyClock::now() + (first_request_ ? server_.options.read_timeout : server_.options.idle_timeout));
     stream_.socket().async_wait(tcp::socket::wait_read,
                                 beast::bind_front_handler(&HttpSession::OnReadable, shared_from_this()));
   }
 
   void OnReadable(beast::error_code ec) {
     if (state_ != State::kIdle) return;
-    DisarmDeadline();
+    DisarmTimer();
     if (ec || server_.stopping) return Close(false);  // idle timeout, stop, or the socket failed
-    ReadRequest();
+    StartRequest();
   }
 
-  // Reads one request; from its first byte the whole of it must arrive within read_timeout.
-  void ReadRequest() {
+  // From its first byte, the head must arrive within header_timeout and the whole request within
+  // read_timeout.
+  void StartRequest() {
     state_ = State::kReading;
     first_request_ = false;
-    parser_.emplace();
-    parser_->body_limit(static_cast<uint64_t>(server_.options.body_limit));
-    parser_->header_limit(static_cast<uint32_t>(
-        std::min<size_t>(server_.options.header_limit, std::numeric_limits<uint32_t>::max())));
-    ArmDeadline(server_.options.read_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
+    parser_.emplace(server_.options.limits);
+    head_seen_ = false;
+    route_ = nullptr;
+    route_label_ = std::string(kRouteRejected);
+    request_ = Request{};
+    head_only_ = false;
+    version_minor_ = 1;
+    const SteadyClock::time_point now = SteadyClock::now();
+    request_deadline_ = now + server_.options.read_timeout;
+    ArmTimer(std::min(now + server_.options.header_timeout, request_deadline_));
+    Parse();
   }
 
-  void OnHeader(beast::error_code ec, size_t /*bytes*/) {
-    if (state_ != State::kReading) return;
-    if (ec) return OnReadError(ec);
-    // The body limit was already checked against Content-Length, so it is safe to invite the body.
-    if (!parser_->is_done() && beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) {
-      net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                       beast::bind_front_handler(&HttpSession::OnContinueWritten, shared_from_this()));
-      return;
+  // Feeds what was read to the parser and decides what comes next: more reading, the head's checks, the
+  // handler, or a refusal.
+  void Parse() {
+    const size_t used = parser_->Feed(pending_);
+    pending_.erase(0, used);
+    if (parser_->failed()) return Refuse(parser_->refusal());
+    if (!parser_->head_done()) return ReadMore();
+    if (!head_seen_) {
+      head_seen_ = true;
+      version_minor_ = parser_->head().version_minor;
+      if (!OnHead()) return;  // answered or refused from the head
+      if (parser_->failed()) return Refuse(parser_->refusal());
+      ArmTimer(request_deadline_);
+      if (parser_->head().expect_continue && !parser_->done() && version_minor_ >= 1) {
+        net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                         beast::bind_front_handler(&HttpSession::OnContinueWritten, shared_from_this()));
+        return;
+      }
+      return Parse();  // the body may be here already
     }
-    ReadBody();
+    if (parser_->done()) {
+      DisarmTimer();
+      return Handle();
+    }
+    ReadMore();
+  }
+
+  void ReadMore() {
+    // Checked before every read, not only when the timer fires: a client that keeps sending must not be able
+    // to outrun a cancellation that lands between two reads.
+    if (SteadyClock::now() >= deadline_) return Refuse(TimeoutRefusal());
+    if (!read_buffer_) read_buffer_ = std::make_unique<std::array<char, kReadSize>>();
+    stream_.socket().async_read_some(net::buffer(*read_buffer_),
+                                     beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t bytes) {
+    if (state_ != State::kReading) return;
+    if (timer_fired_ || SteadyClock::now() >= deadline_) return Refuse(TimeoutRefusal());
+    if (ec) {
+      // The client hung up in the middle of a request (or the socket failed): nobody to answer.
+      fail(ec, "read");
+      return Close(false);
+    }
+    pending_.append(read_buffer_->data(), bytes);
+    Parse();
   }
 
   void OnContinueWritten(beast::error_code ec, size_t /*bytes*/) {
     if (state_ != State::kReading) return;
     if (ec) {
-      DisarmDeadline();
       fail(ec, "write 100-continue");
       return Close(false);
     }
-    ReadBody();
+    Parse();
   }
 
-  void ReadBody() {
-    if (parser_->is_done()) return OnRead({}, 0);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+  Refusal TimeoutRefusal() const {
+    return Refusal{RefusalReason::kTimeout,
+                   head_seen_ ? "request body not received in time" : "request headers not received in time"};
   }
 
-  void OnRead(beast::error_code ec, size_t /*bytes*/) {
-    if (state_ != State::kReading) return;
-    if (ec) return OnReadError(ec);
-    DisarmDeadline();
-    Handle();
-  }
-
-  void OnReadError(beast::error_code ec) {
-    const bool timed_out = deadline_fired_ && ec == net::error::operation_aborted;
-    DisarmDeadline();
-    if (timed_out) return Reject(408, "request_timeout", "request not received in time");
-    if (ec == bhttp::error::body_limit) {
-      return Reject(413, "payload_too_large",
-                    absl::StrCat("request body is over ", server_.options.body_limit, " bytes"));
+  // The head is complete: build the request, find its route, apply the route's limit and checks. False when
+  // the request was answered here.
+  bool OnHead() {
+    RequestHead& head = parser_->mutable_head();
+    head_only_ = head.method == "HEAD";
+    keep_alive_ = head.keep_alive;
+    request_.method = std::move(head.method);
+    request_.target = std::move(head.target);
+    for (auto& [name, value] : head.fields) {
+      auto [it, inserted] = request_.headers.emplace(name, value);
+      if (!inserted) absl::StrAppend(&it->second, ",", value);
     }
-    if (ec == bhttp::error::header_limit) {
-      return Reject(431, "headers_too_large",
-                    absl::StrCat("request headers are over ", server_.options.header_limit, " bytes"));
+    request_.peer_address = peer_address_;
+    request_.remote_address = peer_address_;
+    const std::string& header = server_.options.client_address_header;
+    if (!header.empty()) {
+      if (auto it = request_.headers.find(header); it != request_.headers.end() && !it->second.empty()) {
+        request_.remote_address = ClientFromHeader(it->second);
+      }
+      // Behind a proxy, a connection counts for the client of its latest request.
+      if (server_.client_slots.enabled() && slot_client_ != request_.remote_address) {
+        if (slot_client_.has_value()) server_.client_slots.Release(*slot_client_);
+        slot_client_.reset();
+        if (!server_.client_slots.Acquire(request_.remote_address)) {
+          Refuse(Refusal{RefusalReason::kClientOverCapacity, "too many open connections from this client"});
+          return false;
+        }
+        slot_client_ = request_.remote_address;
+      }
     }
-    // The client hung up, before a request or in the middle of one: nobody to answer.
-    if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return Close(false);
-    if (IsHttpParseError(ec)) return Reject(400, "bad_request", "malformed HTTP request");
-    fail(ec, "read");
-    Close(false);
+
+    auto url = boost::urls::parse_origin_form(request_.target);
+    if (!url) url = boost::urls::parse_absolute_uri(request_.target);  // "GET http://host/path HTTP/1.1"
+    if (!url) {
+      Refuse(Refusal{RefusalReason::kBadHttp, "malformed request target"});
+      return false;
+    }
+    request_.path = url->path();
+    if (request_.path.empty()) request_.path = "/";
+    for (const auto& param : url->params(boost::urls::encoding_opts(/*space_as_plus=*/true))) {
+      request_.query.emplace(param.key, param.has_value ? param.value : std::string());
+    }
+
+    Router::Match match = server_.router.Find(request_.method, request_.path);
+    route_label_ = std::move(match.label);
+    started_ = SteadyClock::now();
+    const bool has_body = parser_->head().has_body();
+    if (match.route == nullptr) {
+      // 404 / 405 at once; a body nobody wants is not read (so the connection closes after the answer).
+      Write(std::move(match.refusal), /*close=*/has_body);
+      return false;
+    }
+    route_ = match.route;
+    if (route_->options.body_limit > 0) parser_->LimitBody(route_->options.body_limit);
+    if (parser_->failed()) {
+      Refuse(parser_->refusal());
+      return false;
+    }
+    if (route_->options.precheck) {
+      std::optional<Response> refused;
+      try {
+        refused = route_->options.precheck(request_);
+      } catch (const std::exception& e) {
+        kernel::LogError("http precheck threw", {{"route", route_label_}, {"error", e.what()}});
+        refused = Response::Error(500, "internal", "internal error");
+      }
+      if (refused.has_value()) {
+        Write(*std::move(refused), /*close=*/has_body);
+        return false;
+      }
+    }
+    return true;
   }
 
-  // Turns the parsed message into a Request and runs the router on the handler pool.
+  // Runs the route's handler on the handler pool.
   void Handle() {
     state_ = State::kHandling;
     started_ = SteadyClock::now();
-    bhttp::request<bhttp::string_body> message = parser_->release();
+    request_.body = std::move(parser_->body());
     parser_.reset();
-    version_ = message.version();
-    keep_alive_ = message.keep_alive();
-
-    Request request;
-    request.method = ToString(message.method_string());
-    request.target = ToString(message.target());
-    auto url = boost::urls::parse_origin_form(request.target);
-    if (!url) url = boost::urls::parse_absolute_uri(request.target);  // "GET http://host/path HTTP/1.1"
-    if (!url) return Reject(400, "bad_request", "malformed request target");
-    request.path = url->path();
-    if (request.path.empty()) request.path = "/";
-    for (const auto& param : url->params(boost::urls::encoding_opts(/*space_as_plus=*/true))) {
-      request.query.emplace(param.key, param.has_value ? param.value : std::string());
-    }
-    for (const auto& field : message) {
-      auto [it, inserted] = request.headers.emplace(AsciiLower(field.name_string()), ToString(field.value()));
-      if (!inserted) absl::StrAppend(&it->second, ",", ToString(field.value()));
-    }
-    request.body = std::move(message.body());
-    request.remote_address = remote_address_;
-
-    if (!server_.handler_pool) {
-      std::string route;
-      Response response = server_.router.Dispatch(request, &route);
-      return OnHandled(std::move(response), std::move(route));
-    }
-    net::post(*server_.handler_pool, [self = shared_from_this(), request = std::move(request)] {
-      std::string route;
-      Response response = self->server_.router.Dispatch(request, &route);
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response), route = std::move(route)]() mutable {
-                  self->OnHandled(std::move(response), std::move(route));
-                });
+    if (!server_.handler_pool) return OnHandled(Router::Run(*route_, request_));
+    net::post(*server_.handler_pool, [self = shared_from_this()] {
+      Response response = Router::Run(*self->route_, self->request_);
+      net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->OnHandled(std::move(response));
+      });
     });
   }
 
-  void OnHandled(Response response, std::string route) {
+  void OnHandled(Response response) {
     if (state_ != State::kHandling) return;  // force-closed meanwhile
-    route_ = std::move(route);
+    request_ = Request{};                    // the body can be large: do not keep it while idle
     Write(std::move(response), !keep_alive_);
   }
 
-  // An error the server answers itself; the connection is closed after it.
-  void Reject(int status, std::string_view code, std::string_view message) {
-    route_ = std::string(kRouteRejected);
+  // A refusal of the server's own; the connection is closed after it.
+  void Refuse(const Refusal& refusal) {
+    DisarmTimer();
+    if (!head_seen_) route_label_ = std::string(kRouteRejected);
     started_ = SteadyClock::now();
-    Write(Response::Error(status, code, message), /*close=*/true);
+    server_.ObserveRefusal(route_label_, refusal, request_.remote_address.empty() ? peer_address_
+                                                                                   : request_.remote_address);
+    Write(Response::Error(RefusalStatus(refusal.reason), RefusalLabel(refusal.reason), refusal.message),
+          /*close=*/true);
   }
 
   void Write(Response response, bool close) {
@@ -316,47 +446,67 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     close_after_write_ = close || server_.stopping;
     if (response.status < 200 || response.status > 999) {
       kernel::LogError("http handler returned an invalid status",
-                       {{"route", route_}, {"status", response.status}});
+                       {{"route", route_label_}, {"status", response.status}});
       response = Response::Error(500, "internal", "internal error");
     }
-    if (response.status == 204 || response.status == 304) response.body.clear();
     status_ = response.status;
+    Serialize(response);
+    stream_.expires_after(server_.options.write_timeout);
+    net::async_write(stream_, net::buffer(out_),
+                     beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this()));
+  }
 
-    response_ = {};
-    response_.version(version_);
-    response_.result(static_cast<unsigned>(response.status));
-    response_.set(bhttp::field::server, "protectogram");
-    if (!response.content_type.empty()) response_.set(bhttp::field::content_type, response.content_type);
+  // The response on the wire. HEAD gets the status and headers GET would have, Content-Length included, and
+  // no body (RFC 9110 §9.3.2); 204 and 304 never carry one.
+  void Serialize(const Response& response) {
+    const bool no_content = response.status == 204 || response.status == 304;
+    out_.clear();
+    const auto status = static_cast<bhttp::status>(response.status);
+    const beast::string_view reason = bhttp::obsolete_reason(status);
+    absl::StrAppend(&out_, "HTTP/1.", version_minor_ == 0 ? 0 : 1, " ", response.status, " ",
+                    std::string_view(reason.data(), reason.size()) == "<unknown-status>"
+                        ? std::string("Unknown")
+                        : std::string(reason.data(), reason.size()),
+                    "\r\nServer: protectogram\r\n");
+    std::string_view content_type = response.content_type;
     for (const auto& [name, value] : response.headers) {
-      const bhttp::field f = bhttp::string_to_field(name);
-      if (f == bhttp::field::content_length || f == bhttp::field::connection || f == bhttp::field::server ||
-          f == bhttp::field::transfer_encoding) {
+      if (beast::iequals(name, "content-type")) content_type = value;
+    }
+    if (!content_type.empty() && IsSafeHeaderValue(content_type)) {
+      absl::StrAppend(&out_, "Content-Type: ", std::string(content_type), "\r\n");
+    }
+    for (const auto& [name, value] : response.headers) {
+      if (beast::iequals(name, "content-type") || beast::iequals(name, "content-length") ||
+          beast::iequals(name, "connection") || beast::iequals(name, "server") ||
+          beast::iequals(name, "transfer-encoding")) {
         continue;
       }
-      if (f == bhttp::field::content_type) {
-        response_.set(f, value);
-      } else {
-        response_.insert(name, value);
+      if (!IsToken(name) || !IsSafeHeaderValue(value)) {
+        kernel::LogError("http handler returned a header that cannot be sent", {{"route", route_label_}});
+        continue;
       }
+      absl::StrAppend(&out_, name, ": ", value, "\r\n");
     }
-    response_.body() = std::move(response.body);
-    response_.keep_alive(!close_after_write_);
-    response_.prepare_payload();
-
-    stream_.expires_after(server_.options.write_timeout);
-    bhttp::async_write(stream_, response_,
-                       beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this()));
+    if (!no_content) absl::StrAppend(&out_, "Content-Length: ", response.body.size(), "\r\n");
+    if (close_after_write_) {
+      out_.append("Connection: close\r\n");
+    } else if (version_minor_ == 0) {
+      out_.append("Connection: keep-alive\r\n");
+    }
+    out_.append("\r\n");
+    if (!no_content && !head_only_) out_.append(response.body);
   }
 
   void OnWrite(beast::error_code ec, size_t /*bytes*/) {
     if (state_ != State::kWriting) return;
     stream_.expires_never();
-    server_.Observe(route_, status_, SteadyClock::now() - started_);
+    server_.Observe(route_label_, status_, SteadyClock::now() - started_);
     if (ec) {
       fail(ec, "write");
       return Close(false);
     }
-    response_ = {};
+    out_.clear();
+    out_.shrink_to_fit();
     if (close_after_write_) return Close(/*linger=*/true);
     WaitForRequest();
   }
@@ -364,14 +514,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Closes the connection; with `linger`, first stops sending and discards input for up to kLingerTime.
   void Close(bool linger) {
     if (state_ == State::kClosed) return;
-    DisarmDeadline();
+    DisarmTimer();
     beast::error_code ec;
     if (linger && !server_.stopping && state_ != State::kLingering) {
       state_ = State::kLingering;
+      pending_.clear();
+      pending_.shrink_to_fit();
+      parser_.reset();
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
       if (!ec) {
-        drain_.resize(4096);
-        ArmDeadline(kLingerTime);
+        if (!read_buffer_) read_buffer_ = std::make_unique<std::array<char, kReadSize>>();
+        ArmTimer(SteadyClock::now() + kLingerTime);
         return Discard();
       }
     }
@@ -382,29 +535,32 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void Discard() {
     stream_.socket().async_read_some(
-        net::buffer(drain_), [self = shared_from_this()](beast::error_code ec, size_t /*bytes*/) {
+        net::buffer(*read_buffer_), [self = shared_from_this()](beast::error_code ec, size_t /*bytes*/) {
           if (self->state_ != State::kLingering) return;
-          if (ec) return self->Close(false);  // the client closed, or kLingerTime passed
+          if (ec || self->timer_fired_) return self->Close(false);  // the client closed, or kLingerTime passed
           self->Discard();
         });
   }
 
-  // Our read deadline: when it passes, the pending read is cancelled (the socket stays open for a 408).
-  void ArmDeadline(SteadyClock::duration timeout) {
-    deadline_fired_ = false;
-    const uint64_t generation = ++deadline_generation_;
-    deadline_.expires_after(timeout);
-    deadline_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
-      if (ec || generation != self->deadline_generation_) return;  // disarmed or re-armed meanwhile
-      self->deadline_fired_ = true;
+  // Our deadline: when it passes, the pending read or wait is cancelled (the socket stays open for a 408).
+  void ArmTimer(SteadyClock::time_point deadline) {
+    timer_fired_ = false;
+    deadline_ = deadline;
+    const uint64_t generation = ++timer_generation_;
+    timer_.expires_at(deadline);
+    timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->timer_generation_) return;  // disarmed or re-armed meanwhile
+      self->timer_fired_ = true;
       beast::error_code ignored;
       self->stream_.socket().cancel(ignored);
     });
   }
 
-  void DisarmDeadline() {
-    ++deadline_generation_;
-    deadline_.cancel();
+  void DisarmTimer() {
+    ++timer_generation_;
+    timer_fired_ = false;
+    deadline_ = SteadyClock::time_point::max();
+    timer_.cancel();
   }
 
   void fail(beast::error_code ec, const char* what) {
@@ -418,23 +574,30 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   ServerState& server_;
   beast::tcp_stream stream_;
-  net::steady_timer deadline_;
-  uint64_t deadline_generation_ = 0;
-  bool deadline_fired_ = false;
+  net::steady_timer timer_;
+  uint64_t timer_generation_ = 0;
+  bool timer_fired_ = false;
+  SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
+  SteadyClock::time_point request_deadline_;
   const bool admitted_;  // counted in open_connections; false for a connection over the cap
+  const std::string peer_address_;
+  std::optional<std::string> slot_client_;  // the client whose slot this connection holds
   State state_ = State::kIdle;
   bool first_request_ = true;
-  beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  unsigned version_ = 11;
+  std::unique_ptr<std::array<char, kReadSize>> read_buffer_;
+  std::string pending_;  // bytes read and not yet consumed by the parser (at most a line, or the next request)
+  std::optional<RequestParser> parser_;
+  bool head_seen_ = false;
+  const Router::Route* route_ = nullptr;
+  std::string route_label_;
+  Request request_;
+  bool head_only_ = false;
+  int version_minor_ = 1;
   bool keep_alive_ = false;
-  bhttp::response<bhttp::string_body> response_;
+  std::string out_;
   int status_ = 0;
   bool close_after_write_ = false;
-  std::string route_;
   SteadyClock::time_point started_;
-  std::string remote_address_;
-  std::string drain_;
 };
 
 // Accepts connections and starts a session for each.
@@ -494,7 +657,20 @@ class Listener : public std::enable_shared_from_this<Listener> {
     // Only this strand increments the count, so checking and incrementing here cannot overshoot the cap.
     const bool admitted = server_.open_connections.load() < server_.options.max_connections;
     if (admitted) server_.open_connections.fetch_add(1);
-    std::make_shared<HttpSession>(std::move(socket), server_, admitted)->Run();
+    beast::error_code remote_ec;
+    const tcp::endpoint remote = socket.remote_endpoint(remote_ec);
+    std::string peer = remote_ec ? std::string() : remote.address().to_string();
+    std::optional<RefusalReason> turned_away;
+    if (!admitted) turned_away = RefusalReason::kOverCapacity;
+    // Without a trusted proxy header the peer is the client, known now; behind a proxy, the session
+    // attributes itself to a client when a request names one.
+    bool peer_slot = false;
+    if (admitted && server_.client_slots.enabled() && server_.options.client_address_header.empty()) {
+      peer_slot = server_.client_slots.Acquire(peer);
+      if (!peer_slot) turned_away = RefusalReason::kClientOverCapacity;
+    }
+    std::make_shared<HttpSession>(std::move(socket), std::move(peer), server_, admitted, peer_slot)
+        ->Run(turned_away);
     Accept();
   }
 

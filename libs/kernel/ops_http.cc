@@ -46,7 +46,8 @@ OpsHttpServer::OpsHttpServer(OpsHttpOptions options) {
   server_options.threads = 1;
   server_options.handler_threads = 0;  // the handlers never block
   server_options.max_connections = 64;
-  server_options.body_limit = 64 * 1024;
+  server_options.limits.body = 64 * 1024;
+  server_options.header_timeout = std::chrono::milliseconds(5000);
   server_options.read_timeout = std::chrono::milliseconds(5000);
   server_options.write_timeout = std::chrono::milliseconds(5000);
   server_ = std::make_unique<http::Server>(std::move(server_options), std::move(router));

@@ -53,9 +53,8 @@ absl::StatusOr<std::string> ParsePublicKey(std::string_view public_key_b64) {
   return absl::InvalidArgumentError("malformed public key");
 }
 
-absl::Status VerifyWebhook(std::string_view public_key_b64, std::string_view signature_b64_header,
-                           std::string_view timestamp_header, std::string_view raw_body, absl::Time now,
-                           absl::Duration tolerance) {
+absl::Status CheckWebhookHeaders(std::string_view public_key_b64, std::string_view signature_b64_header,
+                                 std::string_view timestamp_header, absl::Time now, absl::Duration tolerance) {
   absl::StatusOr<std::string> key = ParsePublicKey(public_key_b64);
   if (!key.ok()) return key.status();
   if (signature_b64_header.empty()) return absl::PermissionDeniedError("missing signature");
@@ -75,6 +74,20 @@ absl::Status VerifyWebhook(std::string_view public_key_b64, std::string_view sig
   if (absl::AbsDuration(now - absl::FromUnixSeconds(seconds)) > tolerance) {
     return absl::PermissionDeniedError("timestamp outside window");
   }
+  return absl::OkStatus();
+}
+
+absl::Status VerifyWebhook(std::string_view public_key_b64, std::string_view signature_b64_header,
+                           std::string_view timestamp_header, std::string_view raw_body, absl::Time now,
+                           absl::Duration tolerance) {
+  if (absl::Status headers =
+          CheckWebhookHeaders(public_key_b64, signature_b64_header, timestamp_header, now, tolerance);
+      !headers.ok()) {
+    return headers;
+  }
+  absl::StatusOr<std::string> key = ParsePublicKey(public_key_b64);
+  absl::StatusOr<std::string> signature = crypto::Base64Decode(signature_b64_header);
+  if (!key.ok() || !signature.ok()) return absl::InternalError("checked above");
   std::string signed_bytes;
   signed_bytes.reserve(timestamp_header.size() + 1 + raw_body.size());
   signed_bytes.append(timestamp_header).append("|").append(raw_body);

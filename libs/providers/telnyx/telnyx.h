@@ -39,6 +39,12 @@ inline constexpr absl::Duration kDefaultTolerance = absl::Seconds(300);
 // VerifyWebhook.
 absl::StatusOr<std::string> ParsePublicKey(std::string_view public_key_b64);
 
+// The checks of VerifyWebhook that need no body (all but the signature itself), in the same order and with
+// the same errors: for refusing a request from its headers before its body is read.
+absl::Status CheckWebhookHeaders(std::string_view public_key_b64, std::string_view signature_b64_header,
+                                 std::string_view timestamp_header, absl::Time now,
+                                 absl::Duration tolerance = kDefaultTolerance);
+
 // Checks a Telnyx webhook. In order:
 //   INVALID_ARGUMENT("malformed public key")          the configured key is not usable
 //   PERMISSION_DENIED("missing signature" / "missing timestamp")   a header is empty or absent

@@ -204,7 +204,7 @@ TEST_F(ServerTest, ExpectContinueGetsAnInterimResponse) {
 }
 
 TEST_F(ServerTest, BodyOverLimitIs413AndNeverReachesTheHandler) {
-  options_.body_limit = 1024;
+  options_.limits.body = 1024;
   StartServer();
   {
     RawConnection c(server_->port());
@@ -214,7 +214,7 @@ TEST_F(ServerTest, BodyOverLimitIs413AndNeverReachesTheHandler) {
     ASSERT_TRUE(response.has_value());
     EXPECT_EQ(response->status, 413);
     EXPECT_EQ(response->Header("connection"), "close");
-    EXPECT_THAT(response->body, HasSubstr(R"("error":"payload_too_large")"));
+    EXPECT_THAT(response->body, HasSubstr(R"("error":"too_large")"));
     EXPECT_TRUE(c.WaitForClose(milliseconds(3000)));
   }
   {
@@ -240,7 +240,7 @@ TEST_F(ServerTest, BodyOverLimitIs413AndNeverReachesTheHandler) {
 }
 
 TEST_F(ServerTest, HugeHeadersAre431) {
-  options_.header_limit = 1024;
+  options_.limits.header_total = 1024;
   StartServer();
   RawConnection c(server_->port());
   ASSERT_TRUE(c.Send("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'h') + "\r\n\r\n"));
@@ -264,7 +264,7 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
   auto not_allowed = c.ReadResponse();
   ASSERT_TRUE(not_allowed.has_value());
   EXPECT_EQ(not_allowed->status, 405);
-  EXPECT_EQ(not_allowed->Header("allow"), "GET");
+  EXPECT_EQ(not_allowed->Header("allow"), "GET, HEAD");
 }
 
 TEST_F(ServerTest, MalformedRequestIs400AndCloses) {
@@ -276,7 +276,7 @@ TEST_F(ServerTest, MalformedRequestIs400AndCloses) {
     auto response = c.ReadResponse();
     ASSERT_TRUE(response.has_value()) << garbage;
     EXPECT_EQ(response->status, 400) << garbage;
-    EXPECT_THAT(response->body, HasSubstr(R"("error":"bad_request")"));
+    EXPECT_THAT(response->body, HasSubstr(R"("error":"bad_http")"));
     EXPECT_TRUE(c.WaitForClose(milliseconds(3000)));
   }
 }
@@ -291,7 +291,7 @@ TEST_F(ServerTest, SlowClientGets408WithinReadTimeout) {
     auto response = c.ReadResponse(milliseconds(3000));
     ASSERT_TRUE(response.has_value()) << half;
     EXPECT_EQ(response->status, 408);
-    EXPECT_THAT(response->body, HasSubstr(R"("error":"request_timeout")"));
+    EXPECT_THAT(response->body, HasSubstr(R"("error":"timeout")"));
     EXPECT_TRUE(c.WaitForClose(milliseconds(3000)));
     EXPECT_GE(Since(start), milliseconds(250));
     EXPECT_LT(Since(start), milliseconds(2000));
@@ -355,7 +355,7 @@ TEST_F(ServerTest, ConnectionsOverTheCapGet503) {
   auto rejected = third.ReadResponse();
   ASSERT_TRUE(rejected.has_value());
   EXPECT_EQ(rejected->status, 503);
-  EXPECT_THAT(rejected->body, HasSubstr(R"("error":"overloaded")"));
+  EXPECT_THAT(rejected->body, HasSubstr(R"("error":"over_capacity")"));
   EXPECT_TRUE(third.WaitForClose(milliseconds(3000)));
 
   // A slot frees up when a connection closes.
@@ -383,7 +383,7 @@ TEST_F(ServerTest, ThrowingHandlerGets500AndServerCarriesOn) {
 }
 
 TEST_F(ServerTest, ObserverSeesLowCardinalityRouteLabels) {
-  options_.body_limit = 16;
+  options_.limits.body = 16;
   StartServer();
   RawConnection c(server_->port());
   for (const char* request :

@@ -89,7 +89,7 @@ TEST(RouterTest, KnownPathWrongMethodIs405WithAllow) {
   EXPECT_EQ(label, "/wa");
   ASSERT_EQ(r.headers.size(), 1u);
   EXPECT_EQ(r.headers[0].first, "Allow");
-  EXPECT_EQ(r.headers[0].second, "GET, POST, PUT");
+  EXPECT_EQ(r.headers[0].second, "GET, HEAD, POST, PUT");
   EXPECT_NE(r.body.find(R"("error":"method_not_allowed")"), std::string::npos) << r.body;
 }
 
