@@ -87,10 +87,12 @@ absl::StatusOr<EdgeConfig> LoadEdgeConfig(const kernel::Env& env, kernel::AppEnv
   config.chunk_line_limit_bytes = bytes("EDGE_CHUNK_LINE_LIMIT_BYTES", 1024, 32, 1 << 20);
   config.chunk_overhead_limit_bytes = bytes("EDGE_CHUNK_OVERHEAD_LIMIT_BYTES", 64 * 1024, 1024, 64 << 20);
   config.trailer_limit_bytes = bytes("EDGE_TRAILER_LIMIT_BYTES", 4 * 1024, 256, 1 << 20);
-  config.telegram_body_limit_bytes = bytes("EDGE_TELEGRAM_BODY_LIMIT_BYTES", 256 * 1024, 1024, int64_t{64} << 20);
+  config.telegram_body_limit_bytes =
+      bytes("EDGE_TELEGRAM_BODY_LIMIT_BYTES", 256 * 1024, 1024, int64_t{64} << 20);
   config.telnyx_body_limit_bytes = bytes("EDGE_TELNYX_BODY_LIMIT_BYTES", 64 * 1024, 1024, int64_t{64} << 20);
   config.twilio_body_limit_bytes = bytes("EDGE_TWILIO_BODY_LIMIT_BYTES", 64 * 1024, 1024, int64_t{64} << 20);
-  config.whatsapp_body_limit_bytes = bytes("EDGE_WHATSAPP_BODY_LIMIT_BYTES", 512 * 1024, 1024, int64_t{64} << 20);
+  config.whatsapp_body_limit_bytes =
+      bytes("EDGE_WHATSAPP_BODY_LIMIT_BYTES", 512 * 1024, 1024, int64_t{64} << 20);
   for (size_t* route_limit : {&config.telegram_body_limit_bytes, &config.telnyx_body_limit_bytes,
                               &config.twilio_body_limit_bytes, &config.whatsapp_body_limit_bytes}) {
     *route_limit = std::min(*route_limit, config.body_limit_bytes);
@@ -122,7 +124,8 @@ absl::StatusOr<EdgeConfig> LoadEdgeConfig(const kernel::Env& env, kernel::AppEnv
   config.ready_timeout =
       reader.Milliseconds("EDGE_READY_TIMEOUT_MS", absl::Milliseconds(500), absl::Seconds(5));
   if (config.read_timeout <= absl::ZeroDuration()) reader.AddError("EDGE_READ_TIMEOUT_MS must be above 0");
-  if (config.header_timeout <= absl::ZeroDuration()) reader.AddError("EDGE_HEADER_TIMEOUT_MS must be above 0");
+  if (config.header_timeout <= absl::ZeroDuration())
+    reader.AddError("EDGE_HEADER_TIMEOUT_MS must be above 0");
   if (config.store_timeout <= absl::ZeroDuration()) reader.AddError("EDGE_STORE_TIMEOUT_MS must be above 0");
   if (config.forward_timeout <= absl::ZeroDuration())
     reader.AddError("EDGE_FORWARD_TIMEOUT_MS must be above 0");

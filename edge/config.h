@@ -29,14 +29,14 @@ struct EdgeConfig {
   kernel::AppEnv app_env = kernel::AppEnv::kDev;
 
   // HTTP server limits (docs/edge.md, "Limits"): what one request may make the edge hold, and for how long.
-  size_t body_limit_bytes = 1 << 20;                 // EDGE_BODY_LIMIT_BYTES: any route -> 413 above
-  size_t request_line_limit_bytes = 8 * 1024;        // EDGE_REQUEST_LINE_LIMIT_BYTES -> 414 above
-  size_t header_field_limit_bytes = 8 * 1024;        // EDGE_HEADER_FIELD_LIMIT_BYTES: one field -> 431
-  size_t header_limit_bytes = 16 * 1024;             // EDGE_HEADER_LIMIT_BYTES: the whole head -> 431
-  size_t header_count_limit = 100;                   // EDGE_HEADER_COUNT_LIMIT -> 431 above
-  size_t chunk_line_limit_bytes = 1024;              // EDGE_CHUNK_LINE_LIMIT_BYTES: size + extensions -> 413
-  size_t chunk_overhead_limit_bytes = 64 * 1024;     // EDGE_CHUNK_OVERHEAD_LIMIT_BYTES: framing of a body -> 413
-  size_t trailer_limit_bytes = 4 * 1024;             // EDGE_TRAILER_LIMIT_BYTES -> 431 above
+  size_t body_limit_bytes = 1 << 20;              // EDGE_BODY_LIMIT_BYTES: any route -> 413 above
+  size_t request_line_limit_bytes = 8 * 1024;     // EDGE_REQUEST_LINE_LIMIT_BYTES -> 414 above
+  size_t header_field_limit_bytes = 8 * 1024;     // EDGE_HEADER_FIELD_LIMIT_BYTES: one field -> 431
+  size_t header_limit_bytes = 16 * 1024;          // EDGE_HEADER_LIMIT_BYTES: the whole head -> 431
+  size_t header_count_limit = 100;                // EDGE_HEADER_COUNT_LIMIT -> 431 above
+  size_t chunk_line_limit_bytes = 1024;           // EDGE_CHUNK_LINE_LIMIT_BYTES: size + extensions -> 413
+  size_t chunk_overhead_limit_bytes = 64 * 1024;  // EDGE_CHUNK_OVERHEAD_LIMIT_BYTES: framing of a body -> 413
+  size_t trailer_limit_bytes = 4 * 1024;          // EDGE_TRAILER_LIMIT_BYTES -> 431 above
   absl::Duration header_timeout = absl::Seconds(5);  // EDGE_HEADER_TIMEOUT_MS: the head -> 408
   absl::Duration read_timeout = absl::Seconds(10);   // EDGE_READ_TIMEOUT_MS: the whole request -> 408
   absl::Duration idle_timeout = absl::Seconds(60);   // EDGE_IDLE_TIMEOUT_MS (keep-alive)
@@ -48,8 +48,8 @@ struct EdgeConfig {
   size_t telnyx_body_limit_bytes = 64 * 1024;     // EDGE_TELNYX_BODY_LIMIT_BYTES
   size_t twilio_body_limit_bytes = 64 * 1024;     // EDGE_TWILIO_BODY_LIMIT_BYTES
   size_t whatsapp_body_limit_bytes = 512 * 1024;  // EDGE_WHATSAPP_BODY_LIMIT_BYTES
-  int io_threads = 2;                               // EDGE_IO_THREADS
-  int handler_threads = 128;                        // EDGE_HANDLER_THREADS: handlers blocked at once
+  int io_threads = 2;                             // EDGE_IO_THREADS
+  int handler_threads = 128;                      // EDGE_HANDLER_THREADS: handlers blocked at once
 
   // Storing webhooks (the group-commit writer).
   int ingest_writers = 2;                           // EDGE_INGEST_WRITERS: concurrent commits

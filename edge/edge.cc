@@ -243,7 +243,15 @@ absl::Status Edge::CheckReady() {
 }
 
 http::Response Edge::Handle(const http::Request& request, std::string* route) const {
-  return router_->Dispatch(request, route);
+  // As the server runs a request: the route, its head checks, then its handler.
+  http::Router::Match match = router_->Find(request.method, request.path);
+  if (route != nullptr) *route = match.label;
+  if (match.route == nullptr) return std::move(match.refusal);
+  if (match.route->options.precheck) {
+    if (std::optional<http::Response> refused = match.route->options.precheck(request))
+      return *std::move(refused);
+  }
+  return http::Router::Run(*match.route, request);
 }
 
 http::Router Edge::BuildRouter() {
@@ -256,11 +264,12 @@ http::Router Edge::BuildRouter() {
 
   const EdgeConfig& config = options_.config;
   // Each webhook route: its provider's body limit, and the checks that need no body run on the head.
-  auto route = [this](Source source, size_t body_limit, std::function<absl::Status(const http::Request&)> check) {
+  auto route = [this](Source source, size_t body_limit,
+                      std::function<absl::Status(const http::Request&)> check) {
     http::RouteOptions route_options;
     route_options.body_limit = body_limit;
-    route_options.precheck = [this, source,
-                              check = std::move(check)](const http::Request& head) -> std::optional<http::Response> {
+    route_options.precheck =
+        [this, source, check = std::move(check)](const http::Request& head) -> std::optional<http::Response> {
       absl::Status checked = check(head);
       if (checked.ok()) return std::nullopt;
       return Refuse(source, head, checked);
@@ -275,11 +284,13 @@ http::Router Edge::BuildRouter() {
         // default bot may be registered either way (both at once must agree).
         absl::StatusOr<std::string_view> secret = TelegramSecret(request, /*query_secret=*/true);
         if (!secret.ok()) return Refuse(Source::kTelegram, request, secret.status());
-        return Ingest(Source::kTelegram, request,
-                      AcceptTelegram(options_.config, providers::telegram::kDefaultBotId, *secret, request.body));
+        return Ingest(
+            Source::kTelegram, request,
+            AcceptTelegram(options_.config, providers::telegram::kDefaultBotId, *secret, request.body));
       },
       route(Source::kTelegram, config.telegram_body_limit_bytes, [this](const http::Request& head) {
-        return PrecheckTelegram(options_.config, providers::telegram::kDefaultBotId, head, /*query_secret=*/true);
+        return PrecheckTelegram(options_.config, providers::telegram::kDefaultBotId, head,
+                                /*query_secret=*/true);
       }));
   router.AddPrefix(
       "POST", kTelegramBotPrefix,

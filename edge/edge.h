@@ -73,7 +73,7 @@ class Edge {
   // The readiness probe: Postgres answers and the three services answer their health check.
   absl::Status CheckReady();
 
-  // Answers a request as the server would (the router), without a socket: for tests.
+  // Answers a request as the server would (route, head checks, handler), without a socket: for tests.
   http::Response Handle(const http::Request& request, std::string* route = nullptr) const;
   const EdgeConfig& config() const { return options_.config; }
 

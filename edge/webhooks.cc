@@ -80,7 +80,8 @@ absl::StatusOr<providers::FormParams> VerifyTwilio(const EdgeConfig& config, con
   }
   if (signature.empty()) return Reject(RejectReason::kMissingSignature, "missing signature");
   // Counted before parsing: a form of a million empty fields must cost a scan, not a million map nodes.
-  if (static_cast<size_t>(std::count(request.body.begin(), request.body.end(), '&')) >= kTwilioMaxFormFields) {
+  if (static_cast<size_t>(std::count(request.body.begin(), request.body.end(), '&')) >=
+      kTwilioMaxFormFields) {
     return Reject(RejectReason::kMalformed, "too many form fields");
   }
   absl::StatusOr<providers::FormParams> params = providers::ParseForm(request.body);
@@ -339,7 +340,8 @@ absl::StatusOr<std::string> WhatsAppChallenge(const EdgeConfig& config, const ht
   return Reject(RejectReason::kMalformed, std::string(challenge.status().message()));
 }
 
-std::optional<std::string> KeptHeaders(const http::Request& request, std::initializer_list<const char*> names) {
+std::optional<std::string> KeptHeaders(const http::Request& request,
+                                       std::initializer_list<const char*> names) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   boost::json::object headers;
   for (const char* name : names) {

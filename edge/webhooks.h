@@ -83,9 +83,9 @@ absl::Status PrecheckTelnyx(const EdgeConfig& config, const http::Request& head,
 absl::Status PrecheckTwilio(const EdgeConfig& config, const http::Request& head);
 absl::Status PrecheckWhatsApp(const EdgeConfig& config, const http::Request& head);
 
-// The secret a Telegram request presents: the X-Telegram-Bot-Api-Secret-Token header and, with `query_secret`,
-// ?secret=. A repeated ?secret= is 400 malformed; a ?secret= and a header that disagree are 403 bad_signature
-// (two secrets where one is expected is not a request Telegram makes).
+// The secret a Telegram request presents: the X-Telegram-Bot-Api-Secret-Token header and, with
+// `query_secret`, ?secret=. A repeated ?secret= is 400 malformed; a ?secret= and a header that disagree are
+// 403 bad_signature (two secrets where one is expected is not a request Telegram makes).
 absl::StatusOr<std::string_view> TelegramSecret(const http::Request& request, bool query_secret);
 
 // At most this many fields in a Twilio form (Twilio's voice and messaging requests carry about 20-40; a
@@ -124,7 +124,8 @@ std::optional<std::string> JsonPayload(std::string_view body);
 // The kept request headers as a JSON object Postgres always accepts: each value with every byte outside
 // printable ASCII, and '%', percent-encoded ("%FF"), so a header can never make a row unstorable. Only the
 // headers named (content type and signature headers: never a secret); nullopt when none is present.
-std::optional<std::string> KeptHeaders(const http::Request& request, std::initializer_list<const char*> names);
+std::optional<std::string> KeptHeaders(const http::Request& request,
+                                       std::initializer_list<const char*> names);
 
 // What makes a row storable, checked before anything is stored (a row Postgres refuses would be answered 500
 // on every retry): the body is valid UTF-8 without NUL (payload is text), the event id is 1-200 bytes of

@@ -211,12 +211,13 @@ size_t RequestParser::FeedHead(std::string_view input) {
     consumed += lf + 1;
     head_bytes_ += lf + 1;
     if (line.size() > line_limit) {
-      return request_line_seen_ ? (Fail(RefusalReason::kHeadersTooLarge,
-                                        absl::StrCat("a header field is over ", limits_.field_line, " bytes")),
-                                   consumed)
-                                : (Fail(RefusalReason::kUriTooLong,
-                                        absl::StrCat("request line is over ", limits_.request_line, " bytes")),
-                                   consumed);
+      return request_line_seen_
+                 ? (Fail(RefusalReason::kHeadersTooLarge,
+                         absl::StrCat("a header field is over ", limits_.field_line, " bytes")),
+                    consumed)
+                 : (Fail(RefusalReason::kUriTooLong,
+                         absl::StrCat("request line is over ", limits_.request_line, " bytes")),
+                    consumed);
     }
     if (head_bytes_ > limits_.header_total) {
       Fail(RefusalReason::kHeadersTooLarge,
@@ -243,7 +244,8 @@ size_t RequestParser::FeedHead(std::string_view input) {
 
 bool RequestParser::ParseRequestLine(std::string_view line) {
   const size_t sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos || sp1 == 0) return Fail(RefusalReason::kBadHttp, "malformed request line");
+  if (sp1 == std::string_view::npos || sp1 == 0)
+    return Fail(RefusalReason::kBadHttp, "malformed request line");
   const std::string_view method = line.substr(0, sp1);
   for (char c : method) {
     if (!IsTchar(static_cast<unsigned char>(c))) return Fail(RefusalReason::kBadHttp, "malformed method");
@@ -274,7 +276,8 @@ bool RequestParser::ParseFieldLine(std::string_view line, bool trailer) {
     return Fail(RefusalReason::kBadHttp, "obsolete line folding is not accepted");
   }
   const size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) return Fail(RefusalReason::kBadHttp, "malformed header field");
+  if (colon == std::string_view::npos || colon == 0)
+    return Fail(RefusalReason::kBadHttp, "malformed header field");
   const std::string_view name = line.substr(0, colon);
   for (char c : name) {
     if (!IsTchar(static_cast<unsigned char>(c))) {
@@ -289,7 +292,8 @@ bool RequestParser::ParseFieldLine(std::string_view line, bool trailer) {
   }
   if (trailer) return true;  // trailers are checked, counted and dropped: nothing here reads them
   if (head_.fields.size() >= limits_.field_count) {
-    return Fail(RefusalReason::kHeadersTooLarge, absl::StrCat("more than ", limits_.field_count, " header fields"));
+    return Fail(RefusalReason::kHeadersTooLarge,
+                absl::StrCat("more than ", limits_.field_count, " header fields"));
   }
   head_.fields.emplace_back(Lower(name), std::string(value));
   return true;
@@ -344,12 +348,13 @@ bool RequestParser::FinishHead() {
   head_.keep_alive = !close && (head_.version_minor >= 1 || keep_alive);
 
   if (head_.version_minor >= 1 && hosts != 1) {
-    return Fail(RefusalReason::kBadHttp, hosts == 0 ? "an HTTP/1.1 request needs a Host header"
-                                                    : "more than one Host header");
+    return Fail(RefusalReason::kBadHttp,
+                hosts == 0 ? "an HTTP/1.1 request needs a Host header" : "more than one Host header");
   }
   if (hosts > 1) return Fail(RefusalReason::kBadHttp, "more than one Host header");
   if (has_transfer_encoding) {
-    if (head_.version_minor == 0) return Fail(RefusalReason::kBadHttp, "Transfer-Encoding in an HTTP/1.0 request");
+    if (head_.version_minor == 0)
+      return Fail(RefusalReason::kBadHttp, "Transfer-Encoding in an HTTP/1.0 request");
     if (content_length.has_value() || content_length_bad) {
       return Fail(RefusalReason::kBadHttp, "both Transfer-Encoding and Content-Length");
     }
@@ -357,7 +362,8 @@ bool RequestParser::FinishHead() {
       return Fail(RefusalReason::kBadHttp, "the final transfer coding is not chunked");
     }
     for (size_t i = 0; i + 1 < codings.size(); ++i) {
-      if (EqualsIgnoreCase(codings[i], "chunked")) return Fail(RefusalReason::kBadHttp, "chunked applied twice");
+      if (EqualsIgnoreCase(codings[i], "chunked"))
+        return Fail(RefusalReason::kBadHttp, "chunked applied twice");
     }
     if (codings.size() > 1) {
       return Fail(RefusalReason::kNotImplemented, "only the chunked transfer coding is supported");
@@ -438,7 +444,8 @@ size_t RequestParser::FeedChunked(std::string_view input) {
           Fail(RefusalReason::kHeadersTooLarge,
                absl::StrCat("trailer fields are over ", limits_.trailer_total, " bytes"));
         } else {
-          Fail(RefusalReason::kTooLarge, absl::StrCat("a chunk-size line is over ", limits_.chunk_line, " bytes"));
+          Fail(RefusalReason::kTooLarge,
+               absl::StrCat("a chunk-size line is over ", limits_.chunk_line, " bytes"));
         }
         return 0;
       }
@@ -476,7 +483,8 @@ bool RequestParser::ParseChunkLine(std::string_view line) {
   if (i == 0) return Fail(RefusalReason::kBadHttp, "malformed chunk size");
   std::string_view extensions = line.substr(i);
   while (!extensions.empty() && IsWhitespace(extensions.front())) extensions.remove_prefix(1);
-  if (!extensions.empty() && extensions.front() != ';') return Fail(RefusalReason::kBadHttp, "malformed chunk size");
+  if (!extensions.empty() && extensions.front() != ';')
+    return Fail(RefusalReason::kBadHttp, "malformed chunk size");
   for (char c : extensions) {
     if (!IsFieldValueByte(static_cast<unsigned char>(c))) {
       return Fail(RefusalReason::kBadHttp, "a control character in a chunk extension");

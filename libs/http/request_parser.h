@@ -15,8 +15,8 @@
 //   - HTTP/2.0 or any major version other than 1 is 505.
 // Limits (each refusal is the status a client can act on): the request line (414), each field line, all
 // field lines together and their count (431), each chunk-size line with its extensions (413), the chunked
-// framing overhead of one body (413), the trailer fields (431), and the body itself (413). Up to one empty line
-// before a request line is skipped, as RFC 9112 §2.2 asks of a robust server.
+// framing overhead of one body (413), the trailer fields (431), and the body itself (413). Up to one empty
+// line before a request line is skipped, as RFC 9112 §2.2 asks of a robust server.
 //
 // After a refusal the parser consumes nothing more: the connection must be closed, so that bytes after a
 // refused request are never taken as the next request.
@@ -34,16 +34,16 @@ namespace protectogram::http {
 // Everything the server refuses by itself, by reason. The label is the refusal's `error` code in the response
 // body, in log lines and in the edge's webhook_rejected_total{reason}: one vocabulary everywhere.
 enum class RefusalReason {
-  kBadHttp,             // 400 bad_http: malformed or ambiguous framing
-  kUriTooLong,          // 414 uri_too_long: the request line is over its limit
-  kHeadersTooLarge,     // 431 headers_too_large: a field line, all of them, their count, or the trailers
-  kTooLarge,            // 413 too_large: the body, a chunk-size line, or the chunked framing overhead
-  kTimeout,             // 408 timeout: the request did not arrive in time
-  kNotImplemented,      // 501 not_implemented: a transfer coding other than chunked
-  kUnsupportedEncoding, // 415 unsupported_encoding: a Content-Encoding other than identity
-  kVersionNotSupported, // 505 version_not_supported: not HTTP/1.x
-  kOverCapacity,        // 503 over_capacity: the server's connection cap
-  kClientOverCapacity,  // 429 client_over_capacity: one client's connection cap
+  kBadHttp,              // 400 bad_http: malformed or ambiguous framing
+  kUriTooLong,           // 414 uri_too_long: the request line is over its limit
+  kHeadersTooLarge,      // 431 headers_too_large: a field line, all of them, their count, or the trailers
+  kTooLarge,             // 413 too_large: the body, a chunk-size line, or the chunked framing overhead
+  kTimeout,              // 408 timeout: the request did not arrive in time
+  kNotImplemented,       // 501 not_implemented: a transfer coding other than chunked
+  kUnsupportedEncoding,  // 415 unsupported_encoding: a Content-Encoding other than identity
+  kVersionNotSupported,  // 505 version_not_supported: not HTTP/1.x
+  kOverCapacity,         // 503 over_capacity: the server's connection cap
+  kClientOverCapacity,   // 429 client_over_capacity: one client's connection cap
 };
 std::string_view RefusalLabel(RefusalReason reason);
 int RefusalStatus(RefusalReason reason);
@@ -54,14 +54,14 @@ struct Refusal {
 };
 
 struct ParserLimits {
-  size_t request_line = 8 * 1024;       // 414 above
-  size_t field_line = 8 * 1024;         // one header field line, 431 above
-  size_t header_total = 16 * 1024;      // request line and all field lines, 431 above
-  size_t field_count = 100;             // header fields, 431 above
-  size_t chunk_line = 1024;             // a chunk-size line with its extensions, 413 above
-  size_t chunk_overhead = 64 * 1024;    // chunk-size lines + CRLFs + trailers of one body, 413 above
-  size_t trailer_total = 4 * 1024;      // trailer field lines, 431 above
-  size_t body = 1 << 20;                // decoded body, 413 above
+  size_t request_line = 8 * 1024;     // 414 above
+  size_t field_line = 8 * 1024;       // one header field line, 431 above
+  size_t header_total = 16 * 1024;    // request line and all field lines, 431 above
+  size_t field_count = 100;           // header fields, 431 above
+  size_t chunk_line = 1024;           // a chunk-size line with its extensions, 413 above
+  size_t chunk_overhead = 64 * 1024;  // chunk-size lines + CRLFs + trailers of one body, 413 above
+  size_t trailer_total = 4 * 1024;    // trailer field lines, 431 above
+  size_t body = 1 << 20;              // decoded body, 413 above
 };
 
 // What the parser read of a request before its body.
@@ -85,9 +85,9 @@ class RequestParser {
   explicit RequestParser(const ParserLimits& limits) : limits_(limits) {}
 
   // Parses as much of `input` as it can and returns how many bytes it consumed; the caller keeps the rest and
-  // calls again with it followed by more bytes. Stops consuming at the end of the head (so that the caller can
-  // look at it, e.g. lower the body limit, before the body is read), at the end of the request (what follows
-  // belongs to the next one), and for good after a refusal.
+  // calls again with it followed by more bytes. Stops consuming at the end of the head (so that the caller
+  // can look at it, e.g. lower the body limit, before the body is read), at the end of the request (what
+  // follows belongs to the next one), and for good after a refusal.
   size_t Feed(std::string_view input);
 
   State state() const { return state_; }
@@ -121,7 +121,7 @@ class RequestParser {
   std::string body_;
   bool request_line_seen_ = false;
   bool skipped_empty_line_ = false;
-  size_t head_bytes_ = 0;      // request line and field lines so far, with their CRLFs
+  size_t head_bytes_ = 0;  // request line and field lines so far, with their CRLFs
   size_t trailer_bytes_ = 0;
   size_t chunk_overhead_ = 0;  // chunked framing consumed so far (size lines, CRLFs, trailers)
   uint64_t chunk_left_ = 0;    // bytes of the current chunk still to come

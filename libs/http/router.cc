@@ -50,7 +50,8 @@ void Router::Add(std::string method, std::string path, Handler handler, RouteOpt
 }
 
 void Router::AddPrefix(std::string method, std::string prefix, Handler handler, RouteOptions options) {
-  routes_.push_back(Route{std::move(method), std::move(prefix), true, std::move(handler), std::move(options)});
+  routes_.push_back(
+      Route{std::move(method), std::move(prefix), true, std::move(handler), std::move(options)});
 }
 
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
@@ -88,7 +89,8 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
     methods.insert(r->method);
     if (r->method == "GET") methods.insert("HEAD");
   }
-  match.refusal = Response::Error(405, "method_not_allowed", std::string(method.substr(0, 32)) + " not allowed");
+  match.refusal =
+      Response::Error(405, "method_not_allowed", std::string(method.substr(0, 32)) + " not allowed");
   match.refusal.headers.emplace_back("Allow", absl::StrJoin(methods, ", "));
   return match;
 }

@@ -10,10 +10,10 @@
 // that queue for a handler thread without holding up any I/O. The response is posted back to the session's
 // strand to be written.
 //
-// Reading. The session reads with async_read_some into a fixed 16 KiB buffer and feeds the bytes to the strict
-// RequestParser, which consumes every complete line and every body byte as it comes; so a connection holds at
-// most one incomplete line (bounded by the parser's limits), its body (bounded by the route's limit) and one
-// read buffer, whatever the client sends.
+// Reading. The session reads with async_read_some into a fixed 16 KiB buffer and feeds the bytes to the
+// strict RequestParser, which consumes every complete line and every body byte as it comes; so a connection
+// holds at most one incomplete line (bounded by the parser's limits), its body (bounded by the route's limit)
+// and one read buffer, whatever the client sends.
 //
 // Timeouts. Reads are bounded by our own per-session timer that *cancels* the pending read rather than by
 // beast::tcp_stream::expires_after, because tcp_stream closes the socket when it expires and a slow client
@@ -22,10 +22,10 @@
 // checked against the clock before every read and after every completion. Writes use
 // tcp_stream::expires_after (closing is the right answer there).
 //
-// Closing. After an error response (a refusal, or an answer given from the head without reading the body) the client may still be sending; closing a socket
-// with unread data makes the kernel send RST, which can destroy the response before the client reads it. So
-// the session shuts down its sending side and discards input for a short while ("lingering close"), as
-// nginx does, before closing.
+// Closing. After an error response (a refusal, or an answer given from the head without reading the body) the
+// client may still be sending; closing a socket with unread data makes the kernel send RST, which can destroy
+// the response before the client reads it. So the session shuts down its sending side and discards input for
+// a short while ("lingering close"), as nginx does, before closing.
 #include "libs/http/server.h"
 
 #include <algorithm>
@@ -213,10 +213,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this(), turned_away] {
       if (self->server_.stopping) return self->Close(false);
       if (turned_away.has_value()) {
-        return self->Refuse(
-            Refusal{*turned_away, *turned_away == RefusalReason::kOverCapacity ? "too many open connections"
-                                                                               : "too many open connections "
-                                                                                 "from this client"});
+        return self->Refuse(Refusal{*turned_away, *turned_away == RefusalReason::kOverCapacity
+                                                      ? "too many open connections"
+                                                      : "too many open connections "
+                                                        "from this client"});
       }
       self->WaitForRequest();
     });
@@ -243,7 +243,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (server_.stopping) return Close(false);
     state_ = State::kIdle;
     if (!pending_.empty()) return StartRequest();  // a pipelined request is already here
-    ArmTimer(SteadyClock::now() + (first_request_ ? server_.options.read_timeout : server_.options.idle_timeout));
+    ArmTimer(SteadyClock::now() +
+             (first_request_ ? server_.options.read_timeout : server_.options.idle_timeout));
     stream_.socket().async_wait(tcp::socket::wait_read,
                                 beast::bind_front_handler(&HttpSession::OnReadable, shared_from_this()));
   }
@@ -418,9 +419,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!server_.handler_pool) return OnHandled(Router::Run(*route_, request_));
     net::post(*server_.handler_pool, [self = shared_from_this()] {
       Response response = Router::Run(*self->route_, self->request_);
-      net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
-        self->OnHandled(std::move(response));
-      });
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response)]() mutable { self->OnHandled(std::move(response)); });
     });
   }
 
@@ -435,8 +435,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     DisarmTimer();
     if (!head_seen_) route_label_ = std::string(kRouteRejected);
     started_ = SteadyClock::now();
-    server_.ObserveRefusal(route_label_, refusal, request_.remote_address.empty() ? peer_address_
-                                                                                   : request_.remote_address);
+    server_.ObserveRefusal(route_label_, refusal,
+                           request_.remote_address.empty() ? peer_address_ : request_.remote_address);
     Write(Response::Error(RefusalStatus(refusal.reason), RefusalLabel(refusal.reason), refusal.message),
           /*close=*/true);
   }
@@ -537,7 +537,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.socket().async_read_some(
         net::buffer(*read_buffer_), [self = shared_from_this()](beast::error_code ec, size_t /*bytes*/) {
           if (self->state_ != State::kLingering) return;
-          if (ec || self->timer_fired_) return self->Close(false);  // the client closed, or kLingerTime passed
+          if (ec || self->timer_fired_)
+            return self->Close(false);  // the client closed, or kLingerTime passed
           self->Discard();
         });
   }
@@ -585,7 +586,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   State state_ = State::kIdle;
   bool first_request_ = true;
   std::unique_ptr<std::array<char, kReadSize>> read_buffer_;
-  std::string pending_;  // bytes read and not yet consumed by the parser (at most a line, or the next request)
+  std::string
+      pending_;  // bytes read and not yet consumed by the parser (at most a line, or the next request)
   std::optional<RequestParser> parser_;
   bool head_seen_ = false;
   const Router::Route* route_ = nullptr;

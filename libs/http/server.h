@@ -21,8 +21,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,7 +126,7 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};   // keep-alive connection with no request
   std::chrono::milliseconds write_timeout{10000};  // writing one response
-  size_t max_connections = 1024;  // open connections; more get 503 and are closed
+  size_t max_connections = 1024;                   // open connections; more get 503 and are closed
   // Open connections of one client; more get 429 and are closed. 0: no per-client cap.
   size_t max_connections_per_client = 0;
   // A header naming the client, set by a trusted proxy in front (e.g. "fly-client-ip"), lower case; "" to
@@ -139,7 +139,8 @@ struct ServerOptions {
   // be thread-safe and quick.
   std::function<void(std::string_view route, int status, std::chrono::nanoseconds elapsed)> observer;
   // Called for every request the server refuses by itself (the reasons of request_parser.h), with the route
-  // label when the head named a route ("rejected" otherwise) and the client's address. Same rules as observer.
+  // label when the head named a route ("rejected" otherwise) and the client's address. Same rules as
+  // observer.
   std::function<void(std::string_view route, const Refusal& refusal, std::string_view client)>
       refusal_observer;
 };

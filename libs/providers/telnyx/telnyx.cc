@@ -54,7 +54,8 @@ absl::StatusOr<std::string> ParsePublicKey(std::string_view public_key_b64) {
 }
 
 absl::Status CheckWebhookHeaders(std::string_view public_key_b64, std::string_view signature_b64_header,
-                                 std::string_view timestamp_header, absl::Time now, absl::Duration tolerance) {
+                                 std::string_view timestamp_header, absl::Time now,
+                                 absl::Duration tolerance) {
   absl::StatusOr<std::string> key = ParsePublicKey(public_key_b64);
   if (!key.ok()) return key.status();
   if (signature_b64_header.empty()) return absl::PermissionDeniedError("missing signature");

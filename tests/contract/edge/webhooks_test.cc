@@ -14,6 +14,7 @@
 #include "libs/pg/query.h"
 #include "libs/providers/telnyx/telnyx.h"
 #include "libs/providers/twilio/twilio.h"
+#include "libs/providers/whatsapp/whatsapp.h"
 #include "tests/contract/edge/edge_test_util.h"
 #include "tests/contract/edge/fixtures.h"
 #include "tests/support/pg_harness.h"
@@ -355,8 +356,12 @@ TEST_F(EdgeContractTest, TwilioBadOrMissingSignatureIs403) {
 
 TEST_F(EdgeContractTest, TwilioMalformedFormOrMissingSidIs400) {
   const std::string url = std::string(kPublicBaseUrl) + "/twilio/voice";
-  ExpectRefused(TwilioRequest("/twilio/voice", "CallSid=%ZZ", "c2lnbmF0dXJl"), 400, "twilio_voice",
-                "malformed");
+  // A signature of the right shape (base64 of 20 bytes) gets as far as the form.
+  ExpectRefused(TwilioRequest("/twilio/voice", "CallSid=%ZZ", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="), 400,
+                "twilio_voice", "malformed");
+  // One that is not even an HMAC-SHA1 is refused before the form is parsed.
+  ExpectRefused(TwilioRequest("/twilio/voice", "CallSid=%ZZ", "c2lnbmF0dXJl"), 403, "twilio_voice",
+                "bad_signature");
   const std::string no_sid = "CallStatus=completed&From=%2B15550001111";
   ExpectRefused(TwilioRequest("/twilio/voice", no_sid,
                               providers::twilio::ComputeSignature(kTwilioAuthToken, url,
@@ -457,6 +462,140 @@ TEST_F(EdgeContractTest, HealthAndMetrics) {
   options.run_relay = false;
   edge_ = *Edge::Create(std::move(options));
   EXPECT_EQ(Handle(MakeRequest("GET", "/metrics")).status, 404);
+}
+
+// ---- Hostile but signed: nothing genuine is lost to a 500 -----------------------------------------------
+
+TEST_F(EdgeContractTest, TelegramSecretInQueryAndHeaderMustAgreeAndAppearOnce) {
+  const std::string target = std::string("/telegram/webhook?secret=") + kMainSecret;
+  ExpectRefused(Post(target, {{"X-Telegram-Bot-Api-Secret-Token", "another-secret"}}, kTelegramUpdate), 403,
+                "telegram", "bad_signature");
+  ExpectRefused(Post(target + "&secret=" + kMainSecret, {}, kTelegramUpdate), 400, "telegram", "malformed");
+  ExpectRefused(Post(target + "&secret=x", {}, kTelegramUpdate), 400, "telegram", "malformed");
+  // Both, agreeing: accepted.
+  EXPECT_EQ(Handle(Post(target, {{"X-Telegram-Bot-Api-Secret-Token", kMainSecret}}, kTelegramUpdate)).status,
+            200);
+}
+
+TEST_F(EdgeContractTest, AContentTypeOutsideAsciiIsKeptPercentEncoded) {
+  // 0xFF is outside every signature: Postgres must still take the row (headers is jsonb).
+  const std::string odd_type = "application/json; charset=\xff\x01%";
+  http::Request telnyx = TelnyxRequest();
+  telnyx.headers["content-type"] = odd_type;
+  http::Response response = Handle(telnyx);
+  ASSERT_EQ(response.status, 200) << response.body;
+  http::Request whatsapp =
+      Post("/whatsapp/webhook", {{"X-Hub-Signature-256", kWhatsAppSignature}}, kWhatsAppBody);
+  whatsapp.headers["content-type"] = odd_type;
+  ASSERT_EQ(Handle(whatsapp).status, 200);
+  http::Request twilio = TwilioRequest("/twilio/voice", kTwilioVoiceBody, kTwilioVoiceSignature, odd_type);
+  ASSERT_EQ(Handle(twilio).status, 200);
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 3u);
+  for (const Row& row : rows) {
+    EXPECT_NE(row.headers.find("charset=%FF%01%25"), std::string::npos) << row.headers;
+  }
+}
+
+TEST_F(EdgeContractTest, KeptHeadersAreAlwaysAsciiJson) {
+  http::Request request;
+  request.headers["content-type"] = std::string("a\0b\x7f\xc3\xa9\\\"", 8);
+  std::optional<std::string> kept = KeptHeaders(request, {"content-type", "x-absent"});
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(*kept, R"({"content-type":"a%00b%7F%C3%A9\\\""})");
+  for (char c : *kept) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << *kept;
+  EXPECT_FALSE(KeptHeaders(http::Request{}, {"content-type"}).has_value());
+}
+
+TEST_F(EdgeContractTest, SignedBodiesPostgresCouldNotStoreAreRefusedWith400) {
+  // Invalid UTF-8 (payload is text), a lone surrogate (not interoperable JSON, RFC 8259 §8.2), and NUL: every
+  // one signed correctly, every one a 400 that a retry will not change, nothing stored.
+  const std::string invalid_utf8 =
+      R"({"object":"whatsapp_business_account","entry":[],"x":")" + std::string("\xff") + R"("})";
+  const std::string lone_surrogate = R"({"object":"whatsapp_business_account","entry":[],"x":"\ud800"})";
+  const std::string nul = std::string(R"({"object":"whatsapp_business_account","entry":[],"x":")") +
+                          std::string(1, '\0') + R"("})";
+  for (const std::string& body : {invalid_utf8, lone_surrogate, nul}) {
+    ExpectRefused(
+        Post("/whatsapp/webhook",
+             {{"X-Hub-Signature-256", providers::whatsapp::ComputeSignatureHeader(kWhatsAppAppSecret, body)}},
+             body),
+        400, "whatsapp", "malformed");
+  }
+  const std::string telegram_surrogate = R"({"update_id":815000009,"message":{"text":"\udc00"}})";
+  ExpectRefused(Post(std::string("/telegram/webhook?secret=") + kMainSecret, {}, telegram_surrogate), 400,
+                "telegram", "malformed");
+}
+
+TEST_F(EdgeContractTest, AnEscapedNulIsStoredRawWithoutItsJsonCopy) {
+  // jsonb refuses \u0000 but the body is valid JSON, UTF-8 and signed: stored raw, payload_json NULL.
+  const std::string body = R"({"update_id":815000010,"message":{"text":"a\u0000b"}})";
+  ASSERT_EQ(Handle(Post(std::string("/telegram/webhook?secret=") + kMainSecret, {}, body)).status, 200);
+  std::vector<Row> rows = Rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].payload, body);
+  EXPECT_FALSE(rows[0].has_json);
+}
+
+TEST_F(EdgeContractTest, EventIdsThatCannotBeKeysAreRefused) {
+  const std::string seed = *crypto::HexDecode(kRfc8032Test1Seed);
+  for (const std::string& id :
+       {std::string(R"(\u0001abc)"), std::string(R"(a\u007fb)"), std::string(201, 'x')}) {
+    const std::string body =
+        R"({"data":{"record_type":"event","event_type":"call.hangup","id":")" + id +
+        R"(","occurred_at":"2023-11-14T22:13:20Z","payload":{"call_control_id":"v3:1","hangup_cause":"normal_clearing"}}})";
+    ExpectRefused(TelnyxRequest(body, *providers::telnyx::SignWebhook(seed, kTelnyxTimestamp, body)), 400,
+                  "telnyx", "malformed");
+  }
+  EXPECT_TRUE(CheckStorableEventId("5b1c8f4e-0b7c-4a3e-9d52-7c1f0e2a9b10").ok());
+  EXPECT_FALSE(CheckStorableEventId("").ok());
+}
+
+TEST_F(EdgeContractTest, ATwilioFormWithTooManyFieldsIsRefusedBeforeItIsParsed) {
+  std::string many;
+  for (size_t i = 0; i < kTwilioMaxFormFields; ++i) many += "a&";
+  ExpectRefused(TwilioRequest("/twilio/voice", many, "AAAAAAAAAAAAAAAAAAAAAAAAAAA="), 400, "twilio_voice",
+                "malformed");
+  // Just under the cap it is parsed (and then refused for what it is: unsigned).
+  std::string fewer;
+  for (size_t i = 0; i + 1 < kTwilioMaxFormFields; ++i) fewer += "a&";
+  ExpectRefused(TwilioRequest("/twilio/voice", fewer, "AAAAAAAAAAAAAAAAAAAAAAAAAAA="), 403, "twilio_voice",
+                "bad_signature");
+}
+
+TEST_F(EdgeContractTest, PrechecksRefuseFromTheHeadAlone) {
+  // What the server runs before reading a body: the request here has none.
+  const EdgeConfig& config = edge_->config();
+  http::Request head = Post(std::string("/telegram/webhook?secret=") + kMainSecret, {}, "");
+  EXPECT_TRUE(PrecheckTelegram(config, "main", head, /*query_secret=*/true).ok());
+  EXPECT_EQ(
+      RejectReasonOf(PrecheckTelegram(config, "main", Post("/telegram/webhook?secret=no", {}, ""), true)),
+      RejectReason::kBadSignature);
+  EXPECT_EQ(RejectReasonOf(PrecheckTelegram(config, "nobot", Post("/webhook/nobot", {}, ""), false)),
+            RejectReason::kUnknownBot);
+  // Telnyx: the headers and the window, no signature check yet.
+  EXPECT_TRUE(PrecheckTelnyx(config, TelnyxRequest(""), now_).ok());
+  EXPECT_EQ(RejectReasonOf(PrecheckTelnyx(config, TelnyxRequest("", ""), now_)),
+            RejectReason::kMissingSignature);
+  EXPECT_EQ(RejectReasonOf(PrecheckTelnyx(config, TelnyxRequest(""), now_ + absl::Seconds(400))),
+            RejectReason::kReplay);
+  // Twilio: the shape of the signature; for bodySHA256 the whole signature (it covers the URL alone).
+  EXPECT_TRUE(PrecheckTwilio(config, TwilioRequest("/twilio/voice", "", kTwilioVoiceSignature)).ok());
+  EXPECT_EQ(RejectReasonOf(PrecheckTwilio(config, TwilioRequest("/twilio/voice", "", "short"))),
+            RejectReason::kBadSignature);
+  const std::string sha_target = std::string("/twilio/voice?bodySHA256=") + kTwilioJsonBodySha256;
+  EXPECT_TRUE(PrecheckTwilio(config, TwilioRequest(sha_target, "", kTwilioJsonSignature)).ok());
+  EXPECT_EQ(RejectReasonOf(PrecheckTwilio(config, TwilioRequest(sha_target, "", kTwilioVoiceSignature))),
+            RejectReason::kBadSignature);
+  // WhatsApp: sha256= and 64 hex digits.
+  EXPECT_TRUE(
+      PrecheckWhatsApp(config, Post("/whatsapp/webhook", {{"X-Hub-Signature-256", kWhatsAppSignature}}, ""))
+          .ok());
+  EXPECT_EQ(RejectReasonOf(PrecheckWhatsApp(
+                config, Post("/whatsapp/webhook", {{"X-Hub-Signature-256", "sha256=zz"}}, ""))),
+            RejectReason::kBadSignature);
+  EXPECT_EQ(RejectReasonOf(PrecheckWhatsApp(config, Post("/whatsapp/webhook", {}, ""))),
+            RejectReason::kMissingSignature);
 }
 
 }  // namespace
