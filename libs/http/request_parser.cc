@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -473,9 +474,13 @@ bool RequestParser::ParseChunkLine(std::string_view line) {
   size_t i = 0;
   uint64_t size = 0;
   while (i < line.size() && HexValue(line[i]) >= 0) {
-    size = size * 16 + static_cast<uint64_t>(HexValue(line[i]));
+    const auto digit = static_cast<uint64_t>(HexValue(line[i]));
+    // Checked as we go, so that a long run of digits can neither overflow (whatever the limit) nor pass it.
+    if (size > (std::numeric_limits<uint64_t>::max() - digit) / 16) {
+      return Fail(RefusalReason::kTooLarge, absl::StrCat("request body is over ", limits_.body, " bytes"));
+    }
+    size = size * 16 + digit;
     ++i;
-    // Checked as we go, so that a long run of digits can neither overflow nor pass the limit.
     if (size > limits_.body) {
       return Fail(RefusalReason::kTooLarge, absl::StrCat("request body is over ", limits_.body, " bytes"));
     }
@@ -494,7 +499,7 @@ bool RequestParser::ParseChunkLine(std::string_view line) {
     state_ = State::kTrailers;
     return true;
   }
-  if (body_.size() + size > limits_.body) {
+  if (size > limits_.body - body_.size()) {  // body_.size() <= limits_.body; the sum could overflow
     return Fail(RefusalReason::kTooLarge, absl::StrCat("request body is over ", limits_.body, " bytes"));
   }
   chunk_left_ = size;
