@@ -385,7 +385,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const bool has_body = parser_->head().has_body();
     if (match.route == nullptr) {
       // 404 / 405 at once; a body nobody wants is not read (so the connection closes after the answer).
-      Write(std::move(match.refusal), /*close=*/has_body);
+      Write(std::move(match.refusal), /*close=*/has_body || !keep_alive_);
       return false;
     }
     route_ = match.route;
@@ -403,7 +403,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         refused = Response::Error(500, "internal", "internal error");
       }
       if (refused.has_value()) {
-        Write(*std::move(refused), /*close=*/has_body);
+        Write(*std::move(refused), /*close=*/has_body || !keep_alive_);
         return false;
       }
     }
@@ -442,6 +442,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Write(Response response, bool close) {
+    // The read deadline is over: an answer given from the head must not be cancelled by it (the write has
+    // its own, write_timeout).
+    DisarmTimer();
     state_ = State::kWriting;
     close_after_write_ = close || server_.stopping;
     if (response.status < 200 || response.status > 999) {

@@ -163,7 +163,7 @@ std::optional<http::Request> ServerRequest(std::string method, std::string targe
     if (line > limits.field_line) return std::nullopt;
     head_bytes += line + 2;
     auto [it, inserted] = r.headers.emplace(name, std::string(value));
-    if (!inserted) absl::StrAppend(&it->second, ",", value);
+    if (!inserted) it->second.append(",").append(value);
   }
   if (head_bytes + 2 > limits.header_total || fields.size() + 1 > limits.field_count) return std::nullopt;
   auto url = boost::urls::parse_origin_form(target);
@@ -221,7 +221,7 @@ bool IsAuthReason(RejectReason reason) {
 }
 
 // A refusal: a reason, the status code of its HTTP status, a message without secrets.
-std::string CheckRefusal(const Input& in, const absl::Status& status, std::string_view what) {
+std::string CheckRefusal(const Input& in, const absl::Status& status, const std::string& what) {
   if (status.ok()) return absl::StrCat(what, ": not a refusal");
   const std::optional<RejectReason> reason = RejectReasonOf(status);
   if (!reason.has_value()) {
@@ -231,7 +231,9 @@ std::string CheckRefusal(const Input& in, const absl::Status& status, std::strin
   if (HttpStatusOf(*reason) == 403) code = absl::StatusCode::kPermissionDenied;
   if (HttpStatusOf(*reason) == 404) code = absl::StatusCode::kNotFound;
   if (status.code() != code) return absl::StrCat(what, ": the status code does not match the reason");
-  if (!NamesSecret(in, status.message()).empty()) return absl::StrCat(what, ": the refusal message names a secret");
+  if (!NamesSecret(in, std::string(status.message())).empty()) {
+    return absl::StrCat(what, ": the refusal message names a secret");
+  }
   return "";
 }
 
@@ -468,7 +470,10 @@ std::string RunTelegram(const Input& in, std::string* verdict) {
   Fields fields = {{"host", "edge.example.org"}, {"content-type", kJsonType}};
   if (secret.has_value()) fields.emplace_back(kTelegramSecretHeader, *secret);
   std::optional<http::Request> request = ServerRequest("POST", "/webhook/" + bot + query, fields);
-  if (!request.has_value() || in.body.size() > config->telegram_body_limit_bytes) return Skipped(verdict);
+  if (!request.has_value() || !request->path.starts_with("/webhook/") ||
+      in.body.size() > config->telegram_body_limit_bytes) {
+    return Skipped(verdict);
+  }
   const std::string bot_id = BotIdOf(*request);
   const std::string_view presented = request->Header(kTelegramSecretHeader);
   if (expect.auth == Auth::kUnknown) {
@@ -806,8 +811,7 @@ std::string RunTwilio(const Input& in, Route route, std::string* verdict) {
       target = path + "?bodySHA256=" + crypto::Sha256Hex(std::string(in.body) + "x");
       content_type = kJsonType;
       signing = Signing::kUrlOnly;
-      expect.auth = Auth::kInvalid;
-      expect.reason = RejectReason::kBadSignature;
+      expect.auth = Auth::kInvalid;  // (bad_signature, or malformed for a body that is not storable)
       break;
     case TwilioMode::kWrongToken:
       signing_token = "wrong-auth-token";

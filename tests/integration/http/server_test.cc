@@ -7,8 +7,8 @@
 #include <future>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <tuple>
@@ -97,9 +97,11 @@ class ServerTest : public ::testing::Test {
       std::this_thread::sleep_for(slow_handler_time_);
       return Response::Json(200, R"({"slow":true})");
     });
-    options_.refusal_observer = [this](std::string_view route, const Refusal& refusal, std::string_view client) {
+    options_.refusal_observer = [this](std::string_view route, const Refusal& refusal,
+                                       std::string_view client) {
       std::lock_guard<std::mutex> lock(observed_mu_);
-      refusals_.emplace_back(std::string(route), std::string(RefusalLabel(refusal.reason)), std::string(client));
+      refusals_.emplace_back(std::string(route), std::string(RefusalLabel(refusal.reason)),
+                             std::string(client));
     };
     router_.Add("POST", "/health", [this](const Request&) {
       ++health_calls_;
@@ -127,7 +129,8 @@ class ServerTest : public ::testing::Test {
           return Response::Text(200, std::to_string(r.body.size()));
         },
         hook);
-    router_.Add("GET", "/guarded", [](const Request&) { return Response::Json(200, "{}"); }, hook);
+    router_.Add(
+        "GET", "/guarded", [](const Request&) { return Response::Json(200, "{}"); }, hook);
   }
 
   // The handlers and the observer use the fixture: stop the server before any member goes.
@@ -648,7 +651,8 @@ TEST_F(ServerTest, FramingViolationsAreRefusedAndCloseAndWhatFollowsIsNeverHandl
       {"te_gzip_chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 501,
        "not_implemented"},
       {"te_with_content_length",
-       post + "Transfer-Encoding: chunked\r\nContent-Length: 12\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 400, "bad_http"},
+       post + "Transfer-Encoding: chunked\r\nContent-Length: 12\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 400,
+       "bad_http"},
       {"content_lengths_differ", post + "Content-Length: 2\r\nContent-Length: 3\r\n\r\nhi!", 400, "bad_http"},
       {"obs_fold", post + "X-A: a\r\n b\r\nContent-Length: 2\r\n\r\nhi", 400, "bad_http"},
       {"bare_cr", post + "X-A: a\rb\r\nContent-Length: 2\r\n\r\nhi", 400, "bad_http"},
@@ -658,7 +662,8 @@ TEST_F(ServerTest, FramingViolationsAreRefusedAndCloseAndWhatFollowsIsNeverHandl
       {"two_hosts", post + "Host: y\r\nContent-Length: 2\r\n\r\nhi", 400, "bad_http"},
       {"te_in_http10", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 400,
        "bad_http"},
-      {"http20", "POST /echo HTTP/2.0\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 505, "version_not_supported"},
+      {"http20", "POST /echo HTTP/2.0\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 505,
+       "version_not_supported"},
       {"content_encoding_gzip", post + "Content-Encoding: gzip\r\nContent-Length: 2\r\n\r\nhi", 415,
        "unsupported_encoding"},
   };
@@ -708,8 +713,8 @@ TEST_F(ServerTest, ChunkedBodyIsDecodedForTheHandler) {
   RawConnection c(server_->port());
   // In pieces, split inside sizes, extensions, data and trailers; then a pipelined GET.
   const std::vector<std::string> pieces = {
-      "POST /echo?q=chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;na",
-      "me=value\r\nhel", "lo\r\n7;flag\r\n world!\r\n0\r\nX-Trai", "ler: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"};
+      "POST /echo?q=chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;na", "me=value\r\nhel",
+      "lo\r\n7;flag\r\n world!\r\n0\r\nX-Trai", "ler: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"};
   for (const std::string& piece : pieces) {
     ASSERT_TRUE(c.Send(piece));
     std::this_thread::sleep_for(milliseconds(20));
@@ -818,7 +823,7 @@ TEST_F(ServerTest, TrickledBodyIsCutOffAtReadTimeout) {
   EXPECT_EQ(response->status, 408);
   EXPECT_THAT(response->body, HasSubstr(R"("error":"timeout")"));
   EXPECT_TRUE(c.WaitForClose(milliseconds(2000)));
-  EXPECT_GE(Since(start), milliseconds(750));   // not header_timeout
+  EXPECT_GE(Since(start), milliseconds(750));  // not header_timeout
   EXPECT_LT(Since(start), milliseconds(2000));
   EXPECT_EQ(echo_calls_.load(), 0);
   EXPECT_THAT(Refusals(), ::testing::ElementsAre(Refused{"/echo", "timeout", "127.0.0.1"}));
@@ -843,9 +848,9 @@ TEST_F(ServerTest, RouteBodyLimitIsAppliedFromTheHead) {
   {
     // Chunked: refused when the body passes the limit.
     RawConnection c(server_->port());
-    ASSERT_TRUE(c.Send(
-        "POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "a\r\n0123456789\r\n7\r\n0123456\r\n0\r\n\r\n"));
+    ASSERT_TRUE(
+        c.Send("POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "a\r\n0123456789\r\n7\r\n0123456\r\n0\r\n\r\n"));
     auto response = c.ReadResponse();
     ASSERT_TRUE(response.has_value());
     EXPECT_EQ(response->status, 413);
@@ -860,14 +865,15 @@ TEST_F(ServerTest, RouteBodyLimitIsAppliedFromTheHead) {
     ASSERT_TRUE(response.has_value());
     EXPECT_EQ(response->status, 200);
     EXPECT_EQ(response->body, "0123456789abcdef");
-    ASSERT_TRUE(c.Send(
-        "POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "a\r\n0123456789\r\n6\r\nabcdef\r\n0\r\n\r\n"));
+    ASSERT_TRUE(
+        c.Send("POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "a\r\n0123456789\r\n6\r\nabcdef\r\n0\r\n\r\n"));
     response = c.ReadResponse();
     ASSERT_TRUE(response.has_value());
     EXPECT_EQ(response->status, 200);
     EXPECT_EQ(response->body, "0123456789abcdef");
-    ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'e')));
+    ASSERT_TRUE(
+        c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'e')));
     response = c.ReadResponse();
     ASSERT_TRUE(response.has_value());
     EXPECT_EQ(response->status, 200);
@@ -978,7 +984,8 @@ TEST_F(ServerTest, AnswerFromTheHeadIsBoundedByWriteTimeoutNotTheHeadDeadline) {
   big.precheck = [](const Request&) -> std::optional<Response> {
     return Response::Text(403, std::string(8 << 20, 'x'));
   };
-  router_.Add("GET", "/big-refusal", [](const Request&) { return Response::Json(200, "{}"); }, big);
+  router_.Add(
+      "GET", "/big-refusal", [](const Request&) { return Response::Json(200, "{}"); }, big);
   StartServer();
   RawConnection c(server_->port(), /*receive_buffer=*/4096);
   ASSERT_TRUE(c.Send("GET /big-refusal HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -1087,9 +1094,9 @@ TEST_F(ServerTest, RefusalObserverSeesEachReasonWithItsRoute) {
     ASSERT_TRUE(response.has_value()) << request;
     EXPECT_EQ(response->status, status) << request;
   };
-  refuse("GET /hello HTTP/1.1\r\nHo", 408);                                          // head timeout
+  refuse("GET /hello HTTP/1.1\r\nHo", 408);                                         // head timeout
   refuse("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf", 408);  // body timeout
-  refuse("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n", 413);      // the route's limit
+  refuse("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n", 413);     // the route's limit
   refuse("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'h') + "\r\n\r\n", 431);
   refuse("GET /hello HTTP/1.1\r\nHost : x\r\n\r\n", 400);
   refuse("POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n", 413);

@@ -1,5 +1,6 @@
 // RequestParser, table-driven: every refusal rule with its exact reason, valid requests, incremental feeding,
-// pipelining, LimitBody, every limit at and one past its boundary, and the bytes held while waiting for a line.
+// pipelining, LimitBody, every limit at and one past its boundary, and the bytes held while waiting for a
+// line.
 #include "libs/http/request_parser.h"
 
 #include <cstddef>
@@ -55,7 +56,8 @@ Outcome Parse(std::string_view input, const ParserLimits& limits = {}, Drive dri
   size_t offset = 0;
   while (!parser.done() && !parser.failed()) {
     if (offset >= input.size() && pending.empty()) break;
-    const size_t take = drive.piece == 0 ? input.size() - offset : std::min(drive.piece, input.size() - offset);
+    const size_t take =
+        drive.piece == 0 ? input.size() - offset : std::min(drive.piece, input.size() - offset);
     pending.append(input.substr(offset, take));
     offset += take;
     // Feed until the parser stops making progress (it stops by itself at the end of the head).
@@ -153,21 +155,25 @@ std::vector<RefusalCase> RefusalCases() {
       // Framing, RFC 9112 §6.
       {"te_identity", post + "Transfer-Encoding: identity\r\n\r\n", RefusalReason::kBadHttp},
       {"te_xchunked", post + "Transfer-Encoding: xchunked\r\n\r\n", RefusalReason::kBadHttp},
-      {"te_chunked_then_identity", post + "Transfer-Encoding: chunked, identity\r\n\r\n", RefusalReason::kBadHttp},
+      {"te_chunked_then_identity", post + "Transfer-Encoding: chunked, identity\r\n\r\n",
+       RefusalReason::kBadHttp},
       {"te_chunked_then_identity_in_two_fields",
        post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n", RefusalReason::kBadHttp},
       {"te_empty", post + "Transfer-Encoding: \r\n\r\n", RefusalReason::kBadHttp},
       {"te_chunked_twice", post + "Transfer-Encoding: chunked, chunked\r\n\r\n", RefusalReason::kBadHttp},
-      {"te_gzip_then_chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n", RefusalReason::kNotImplemented},
+      {"te_gzip_then_chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n",
+       RefusalReason::kNotImplemented},
       {"te_gzip_then_chunked_in_two_fields",
-       post + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", RefusalReason::kNotImplemented},
+       post + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+       RefusalReason::kNotImplemented},
       {"te_with_content_length", post + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",
        RefusalReason::kBadHttp},
       {"content_length_with_te", post + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello",
        RefusalReason::kBadHttp},
       {"te_with_bad_content_length", post + "Transfer-Encoding: chunked\r\nContent-Length: x\r\n\r\n",
        RefusalReason::kBadHttp},
-      {"te_in_http10", "POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", RefusalReason::kBadHttp},
+      {"te_in_http10", "POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       RefusalReason::kBadHttp},
       {"content_lengths_differ", post + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
        RefusalReason::kBadHttp},
       {"content_length_list_differs", post + "Content-Length: 5, 6\r\n\r\nhello!", RefusalReason::kBadHttp},
@@ -194,7 +200,8 @@ std::vector<RefusalCase> RefusalCases() {
       {"no_colon", "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", RefusalReason::kBadHttp},
       {"empty_field_name", "GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n", RefusalReason::kBadHttp},
       {"separator_in_field_name", "GET / HTTP/1.1\r\nHost: x\r\nX(A): v\r\n\r\n", RefusalReason::kBadHttp},
-      {"control_byte_in_field_value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01z\r\n\r\n", RefusalReason::kBadHttp},
+      {"control_byte_in_field_value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01z\r\n\r\n",
+       RefusalReason::kBadHttp},
       {"nul_in_field_value", std::string("GET / HTTP/1.1\r\nHost: x\r\nX-A: a") + '\0' + "z\r\n\r\n",
        RefusalReason::kBadHttp},
       {"del_in_field_value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7fz\r\n\r\n", RefusalReason::kBadHttp},
@@ -218,7 +225,8 @@ std::vector<RefusalCase> RefusalCases() {
       {"bad_method_byte", "G(T / HTTP/1.1\r\nHost: x\r\n\r\n", RefusalReason::kBadHttp},
       {"control_byte_in_target", "GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n", RefusalReason::kBadHttp},
       {"non_ascii_in_target", "GET /\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", RefusalReason::kBadHttp},
-      {"two_empty_lines_before_request", "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", RefusalReason::kBadHttp},
+      {"two_empty_lines_before_request", "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+       RefusalReason::kBadHttp},
       {"garbage", "\x01\x02\x03\r\n\r\n", RefusalReason::kBadHttp},
       // Content-Encoding.
       {"content_encoding_gzip_with_length", post + "Content-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello",
@@ -226,7 +234,8 @@ std::vector<RefusalCase> RefusalCases() {
       {"content_encoding_gzip_chunked",
        post + "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
        RefusalReason::kUnsupportedEncoding},
-      {"content_encoding_identity_then_br", post + "Content-Encoding: identity, br\r\nContent-Length: 1\r\n\r\nx",
+      {"content_encoding_identity_then_br",
+       post + "Content-Encoding: identity, br\r\nContent-Length: 1\r\n\r\nx",
        RefusalReason::kUnsupportedEncoding},
       // Chunked framing.
       {"chunk_size_not_hex", chunked + "zz\r\nhello\r\n0\r\n\r\n", RefusalReason::kBadHttp},
@@ -257,21 +266,24 @@ std::vector<RefusalCase> RefusalCases() {
        RefusalReason::kHeadersTooLarge, With(&ParserLimits::field_count, 3)},
       {"content_length_over_body", post + "Content-Length: 11\r\n\r\nhello world", RefusalReason::kTooLarge,
        With(&ParserLimits::body, 10)},
-      {"content_length_18_digits", post + "Content-Length: 999999999999999999\r\n\r\n", RefusalReason::kTooLarge},
+      {"content_length_18_digits", post + "Content-Length: 999999999999999999\r\n\r\n",
+       RefusalReason::kTooLarge},
       {"chunked_body_over", chunked + "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n", RefusalReason::kTooLarge,
        With(&ParserLimits::body, 10)},
       {"one_chunk_over_body", chunked + "b\r\nhello world\r\n0\r\n\r\n", RefusalReason::kTooLarge,
        With(&ParserLimits::body, 10)},
-      {"chunk_size_huge_hex", chunked + "ffffffffffffffffffff\r\nhello\r\n0\r\n\r\n", RefusalReason::kTooLarge},
-      {"chunk_size_two_to_the_64", chunked + "10000000000000000\r\nhello\r\n0\r\n\r\n", RefusalReason::kTooLarge},
+      {"chunk_size_huge_hex", chunked + "ffffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+       RefusalReason::kTooLarge},
+      {"chunk_size_two_to_the_64", chunked + "10000000000000000\r\nhello\r\n0\r\n\r\n",
+       RefusalReason::kTooLarge},
       {"chunk_line_over", chunked + "5;" + std::string(100, 'e') + "\r\nhello\r\n0\r\n\r\n",
        RefusalReason::kTooLarge, With(&ParserLimits::chunk_line, 64)},
       {"chunk_size_leading_zeros_over_line", chunked + std::string(100, '0') + "5\r\nhello\r\n0\r\n\r\n",
        RefusalReason::kTooLarge, With(&ParserLimits::chunk_line, 64)},
       {"chunk_overhead_over", chunked + "1\r\na\r\n1\r\nb\r\n1\r\nc\r\n1\r\nd\r\n0\r\n\r\n",
        RefusalReason::kTooLarge, With(&ParserLimits::chunk_overhead, 16)},
-      {"trailers_over", chunked + "0\r\nX-T: " + std::string(40, 't') + "\r\nX-U: " + std::string(40, 'u') +
-                            "\r\n\r\n",
+      {"trailers_over",
+       chunked + "0\r\nX-T: " + std::string(40, 't') + "\r\nX-U: " + std::string(40, 'u') + "\r\n\r\n",
        RefusalReason::kHeadersTooLarge, With(&ParserLimits::trailer_total, 64)},
       {"trailer_line_over_field_line", chunked + "0\r\nX-T: " + std::string(100, 't') + "\r\n\r\n",
        RefusalReason::kHeadersTooLarge, With(&ParserLimits::field_line, 64)},
@@ -320,7 +332,8 @@ TEST(RequestParserRefusalTest, ChunkSizeCannotOverflowWhateverTheBodyLimit) {
 // Valid requests.
 
 TEST(RequestParserTest, Get) {
-  const std::string input = "GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nUser-Agent:  curl/8 \t\r\nX-Empty:\r\n\r\n";
+  const std::string input =
+      "GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nUser-Agent:  curl/8 \t\r\nX-Empty:\r\n\r\n";
   const Outcome out = Parse(input);
   ASSERT_TRUE(out.done());
   EXPECT_EQ(out.consumed, input.size());
@@ -468,7 +481,8 @@ TEST(RequestParserTest, MinorVersionsAboveOneAreHttp11) {
 
 TEST(RequestParserTest, ContentEncodingWithoutBodyOrIdentityIsAccepted) {
   EXPECT_TRUE(Parse("GET / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n\r\n").done());
-  const Outcome out = Parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: Identity\r\nContent-Length: 2\r\n\r\nhi");
+  const Outcome out =
+      Parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: Identity\r\nContent-Length: 2\r\n\r\nhi");
   ASSERT_TRUE(out.done());
   EXPECT_EQ(out.body, "hi");
 }
@@ -498,7 +512,8 @@ TEST(RequestParserTest, FeedingInPiecesGivesTheSameResult) {
 
 TEST(RequestParserTest, SplitAtEveryPositionGivesTheSameResult) {
   const std::string input =
-      "\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n6\r\n world\r\n"
+      "\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n6\r\n "
+      "world\r\n"
       "0\r\nX-T: t\r\n\r\n";
   for (size_t cut = 0; cut <= input.size(); ++cut) {
     RequestParser parser(ParserLimits{});
@@ -526,7 +541,8 @@ TEST(RequestParserTest, PipelinedRequestIsLeftForTheNextParser) {
   const std::vector<std::string> firsts = {
       "GET /first HTTP/1.1\r\nHost: x\r\n\r\n",
       "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
-      "POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n",
+      "POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: "
+      "1\r\n\r\n",
   };
   for (const std::string& first : firsts) {
     const std::string input = first + std::string(kNext) + "POST /third HTTP/1.1\r\nHost: x\r\n";
@@ -567,7 +583,8 @@ TEST(RequestParserLimitBodyTest, ContentLengthOverTheLoweredLimitFailsAtOnce) {
 }
 
 TEST(RequestParserLimitBodyTest, ContentLengthAtTheLoweredLimitPasses) {
-  const std::string input = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'a');
+  const std::string input =
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'a');
   const Outcome out = Parse(input, {}, {.route_limit = 100});
   ASSERT_TRUE(out.done());
   EXPECT_EQ(out.body.size(), 100u);
@@ -633,13 +650,14 @@ std::vector<BoundaryCase> BoundaryCases() {
   }
   {
     const std::string field = "X-Field: " + std::string(50, 'v');
-    cases.push_back({"field_line", "GET / HTTP/1.1\r\nHost: x\r\n" + field + "\r\n\r\n", &ParserLimits::field_line,
-                     field.size(), RefusalReason::kHeadersTooLarge});
+    cases.push_back({"field_line", "GET / HTTP/1.1\r\nHost: x\r\n" + field + "\r\n\r\n",
+                     &ParserLimits::field_line, field.size(), RefusalReason::kHeadersTooLarge});
   }
   {
     // All of the head: the request line, the field lines and the empty line, with their CRLFs.
     const std::string head = "GET / HTTP/1.1\r\nHost: x\r\nX-A: " + std::string(40, 'a') + "\r\n\r\n";
-    cases.push_back({"header_total", head, &ParserLimits::header_total, head.size(), RefusalReason::kHeadersTooLarge});
+    cases.push_back(
+        {"header_total", head, &ParserLimits::header_total, head.size(), RefusalReason::kHeadersTooLarge});
   }
   {
     cases.push_back({"field_count", "GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
@@ -654,8 +672,8 @@ std::vector<BoundaryCase> BoundaryCases() {
     // Size lines with their CRLFs, the CRLF after each chunk's data, the last chunk and the end of trailers.
     const std::string body = "5\r\nhello\r\n1;x\r\n!\r\n0\r\nX-T: 1\r\n\r\n";
     const size_t overhead = 3 + 2 + 5 + 2 + 3 + 8 + 2;
-    cases.push_back(
-        {"chunk_overhead", chunked_head + body, &ParserLimits::chunk_overhead, overhead, RefusalReason::kTooLarge});
+    cases.push_back({"chunk_overhead", chunked_head + body, &ParserLimits::chunk_overhead, overhead,
+                     RefusalReason::kTooLarge});
   }
   {
     // The trailer section, its final CRLF included.
@@ -673,8 +691,8 @@ std::vector<BoundaryCase> BoundaryCases() {
                      &ParserLimits::body, 20, RefusalReason::kTooLarge});
   }
   {
-    cases.push_back({"body_one_chunk", chunked_head + "14\r\n01234567890123456789\r\n0\r\n\r\n", &ParserLimits::body,
-                     20, RefusalReason::kTooLarge});
+    cases.push_back({"body_one_chunk", chunked_head + "14\r\n01234567890123456789\r\n0\r\n\r\n",
+                     &ParserLimits::body, 20, RefusalReason::kTooLarge});
   }
   return cases;
 }
@@ -727,7 +745,8 @@ TEST(RequestParserFloodTest, EndlessLinesAreRefusedOnceOverTheirLimitHoldingOnly
   const std::vector<FloodCase> cases = {
       {"chunk_extension", chunked_head, "1;", 'e', RefusalReason::kTooLarge, defaults.chunk_line},
       {"chunk_size_digits", chunked_head, "", '0', RefusalReason::kTooLarge, defaults.chunk_line},
-      {"trailer", chunked_head + "0\r\n", "X-T: ", 't', RefusalReason::kHeadersTooLarge, defaults.trailer_total},
+      {"trailer", chunked_head + "0\r\n", "X-T: ", 't', RefusalReason::kHeadersTooLarge,
+       defaults.trailer_total},
       {"request_line", "", "GET /", 'a', RefusalReason::kUriTooLong, defaults.request_line},
       {"field_line", "GET / HTTP/1.1\r\nHost: x\r\n", "X-A: ", 'a', RefusalReason::kHeadersTooLarge,
        defaults.field_line},
