@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "edge/edge.h"
 #include "tests/contract/edge/fixtures.h"
 
 namespace protectogram::edge {
@@ -66,6 +67,50 @@ TEST(EdgeConfigTest, ReadsEveryProviderAndLimit) {
   EXPECT_TRUE(config->twilio_configured());
   EXPECT_TRUE(config->whatsapp_configured());
   EXPECT_TRUE(config->warnings.empty());
+}
+
+TEST(EdgeConfigTest, HostileClientLimitsHaveSafeDefaultsAndRouteLimitsNeverExceedTheServers) {
+  absl::StatusOr<EdgeConfig> config = Load({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->request_line_limit_bytes, 8192u);
+  EXPECT_EQ(config->header_field_limit_bytes, 8192u);
+  EXPECT_EQ(config->header_count_limit, 100u);
+  EXPECT_EQ(config->chunk_line_limit_bytes, 1024u);
+  EXPECT_EQ(config->chunk_overhead_limit_bytes, 65536u);
+  EXPECT_EQ(config->trailer_limit_bytes, 4096u);
+  EXPECT_EQ(config->header_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->max_connections_per_client, 128u);
+  EXPECT_EQ(config->client_ip_header, "");
+  EXPECT_EQ(config->telegram_body_limit_bytes, 256u * 1024);
+  EXPECT_EQ(config->telnyx_body_limit_bytes, 64u * 1024);
+  EXPECT_EQ(config->twilio_body_limit_bytes, 64u * 1024);
+  EXPECT_EQ(config->whatsapp_body_limit_bytes, 512u * 1024);
+  http::ParserLimits limits = ServerLimits(*config);
+  EXPECT_EQ(limits.body, 1u << 20);
+  EXPECT_EQ(limits.chunk_line, 1024u);
+
+  config = Load({{"EDGE_BODY_LIMIT_BYTES", "100000"},
+                 {"EDGE_TELEGRAM_BODY_LIMIT_BYTES", "200000"},
+                 {"EDGE_TWILIO_BODY_LIMIT_BYTES", "2048"},
+                 {"EDGE_CLIENT_IP_HEADER", "Fly-Client-IP"},
+                 {"EDGE_MAX_CONNECTIONS_PER_CLIENT", "0"},
+                 {"EDGE_HEADER_TIMEOUT_MS", "750"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->telegram_body_limit_bytes, 100000u) << "capped by EDGE_BODY_LIMIT_BYTES";
+  EXPECT_EQ(config->twilio_body_limit_bytes, 2048u);
+  EXPECT_EQ(config->whatsapp_body_limit_bytes, 100000u);
+  EXPECT_EQ(config->client_ip_header, "fly-client-ip");
+  EXPECT_EQ(config->max_connections_per_client, 0u);
+  EXPECT_EQ(config->header_timeout, absl::Milliseconds(750));
+
+  absl::StatusOr<EdgeConfig> bad = Load({{"EDGE_CLIENT_IP_HEADER", "Fly Client: IP"},
+                                         {"EDGE_CHUNK_LINE_LIMIT_BYTES", "1"},
+                                         {"EDGE_HEADER_TIMEOUT_MS", "0"}});
+  ASSERT_FALSE(bad.ok());
+  const std::string message(bad.status().message());
+  EXPECT_NE(message.find("EDGE_CLIENT_IP_HEADER"), std::string::npos) << message;
+  EXPECT_NE(message.find("EDGE_CHUNK_LINE_LIMIT_BYTES"), std::string::npos) << message;
+  EXPECT_NE(message.find("EDGE_HEADER_TIMEOUT_MS"), std::string::npos) << message;
 }
 
 TEST(EdgeConfigTest, MalformedValuesAreErrorsNamingTheVariable) {
