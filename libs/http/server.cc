@@ -243,6 +243,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (server_.stopping) return Close(false);
     state_ = State::kIdle;
     if (!pending_.empty()) return StartRequest();  // a pipelined request is already here
+    // An idle connection holds no buffers: a thousand of them cost their sockets and little else.
+    read_buffer_.reset();
+    pending_.shrink_to_fit();
     ArmTimer(SteadyClock::now() +
              (first_request_ ? server_.options.read_timeout : server_.options.idle_timeout));
     stream_.socket().async_wait(tcp::socket::wait_read,
