@@ -173,12 +173,20 @@ bool IsToken(std::string_view name) {
 }
 
 // The client named by a trusted proxy header: the rightmost element of a list, trimmed.
+// "" when the header names nobody (empty elements only).
 std::string ClientFromHeader(std::string_view value) {
-  const size_t comma = value.rfind(',');
-  if (comma != std::string_view::npos) value.remove_prefix(comma + 1);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  return std::string(value.substr(0, 64));
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  for (;;) {
+    const size_t comma = value.rfind(',');
+    const std::string_view last = trim(comma == std::string_view::npos ? value : value.substr(comma + 1));
+    if (!last.empty()) return std::string(last.substr(0, 64));
+    if (comma == std::string_view::npos) return std::string();
+    value = value.substr(0, comma);
+  }
 }
 
 // One connection: reads requests one after another, each answered before the next is read.
@@ -291,6 +299,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (parser_->failed()) return Refuse(parser_->refusal());
       ArmTimer(request_deadline_);
       if (parser_->head().expect_continue && !parser_->done() && version_minor_ >= 1) {
+        stream_.expires_after(server_.options.write_timeout);
         net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
                          beast::bind_front_handler(&HttpSession::OnContinueWritten, shared_from_this()));
         return;
@@ -327,6 +336,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void OnContinueWritten(beast::error_code ec, size_t /*bytes*/) {
     if (state_ != State::kReading) return;
+    stream_.expires_never();
     if (ec) {
       fail(ec, "write 100-continue");
       return Close(false);
@@ -356,7 +366,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const std::string& header = server_.options.client_address_header;
     if (!header.empty()) {
       if (auto it = request_.headers.find(header); it != request_.headers.end() && !it->second.empty()) {
-        request_.remote_address = ClientFromHeader(it->second);
+        std::string client = ClientFromHeader(it->second);
+        if (!client.empty()) request_.remote_address = std::move(client);
       }
       // Behind a proxy, a connection counts for the client of its latest request.
       if (server_.client_slots.enabled() && slot_client_ != request_.remote_address) {

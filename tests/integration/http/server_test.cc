@@ -1051,14 +1051,15 @@ TEST_F(ServerTest, ClientCapCountsTheClientNamedByTheTrustedHeader) {
   // Three connections from 127.0.0.1, for three clients: all served although the cap is 1.
   RawConnection a(server_->port()), b(server_->port()), c(server_->port());
   const std::vector<std::tuple<RawConnection*, std::string, std::string>> clients = {
-      {&a, "10.0.0.1", "10.0.0.1"}, {&b, "10.0.0.2", "10.0.0.2"}, {&c, "192.0.2.7, 10.0.0.3", "10.0.0.3"}};
+      {&a, "10.0.0.1", "10.0.0.1"}, {&b, "10.0.0.2,", "10.0.0.2"}, {&c, "192.0.2.7, 10.0.0.3", "10.0.0.3"}};
   for (const auto& [conn, header, client] : clients) {
     ASSERT_TRUE(conn->Send(inspect(header)));
     auto response = conn->ReadResponse();
     ASSERT_TRUE(response.has_value()) << header;
     EXPECT_EQ(response->status, 200) << header;
     const Request request = LastRequest();
-    EXPECT_EQ(request.remote_address, client);  // the rightmost element, the one the nearest proxy added
+    // The rightmost (non-empty) element, the one the nearest proxy added.
+    EXPECT_EQ(request.remote_address, client);
     EXPECT_EQ(request.peer_address, "127.0.0.1");
   }
   // A fourth for a client already at its cap is refused.

@@ -166,12 +166,12 @@ std::vector<RefusalCase> RefusalCases() {
       {"te_gzip_then_chunked_in_two_fields",
        post + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
        RefusalReason::kNotImplemented},
-      {"te_with_content_length", post + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",
+      {"te_with_content_length", post + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
        RefusalReason::kBadHttp},
-      {"content_length_with_te", post + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello",
+      {"content_length_with_te", post + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
        RefusalReason::kBadHttp},
-      {"te_with_bad_content_length", post + "Transfer-Encoding: chunked\r\nContent-Length: x\r\n\r\n",
-       RefusalReason::kBadHttp},
+      {"te_with_bad_content_length",
+       post + "Transfer-Encoding: chunked\r\nContent-Length: x\r\n\r\n0\r\n\r\n", RefusalReason::kBadHttp},
       {"te_in_http10", "POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
        RefusalReason::kBadHttp},
       {"content_lengths_differ", post + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
@@ -247,6 +247,7 @@ std::vector<RefusalCase> RefusalCases() {
       {"chunk_data_too_long", chunked + "5\r\nhello!\r\n0\r\n\r\n", RefusalReason::kBadHttp},
       {"chunk_data_ends_in_bare_lf", chunked + "5\r\nhello\n0\r\n\r\n", RefusalReason::kBadHttp},
       {"chunk_data_ends_in_bare_cr", chunked + "5\r\nhello\rX0\r\n\r\n", RefusalReason::kBadHttp},
+      {"chunk_data_ends_in_other_byte_lf", chunked + "5\r\nhelloX\n0\r\n\r\n", RefusalReason::kBadHttp},
       {"trailer_obs_fold", chunked + "0\r\nX-T: a\r\n b\r\n\r\n", RefusalReason::kBadHttp},
       {"trailer_without_colon", chunked + "0\r\nnot a field\r\n\r\n", RefusalReason::kBadHttp},
       {"trailer_bare_lf", chunked + "0\r\nX-T: a\n\r\n", RefusalReason::kBadHttp},
@@ -782,6 +783,62 @@ TEST(RequestParserFloodTest, EndlessLinesAreRefusedOnceOverTheirLimitHoldingOnly
     EXPECT_LE(max_pending, c.limit + 1 + kPiece);
     EXPECT_GT(max_pending, c.limit + 1);
   }
+}
+
+TEST(RequestParserFloodTest, AnIncompleteLineIsRefusedAsSoonAsItCannotFit) {
+  // A line of `limit` bytes and its CR may wait for its LF; one byte more and no LF can save it.
+  struct Case {
+    std::string name;
+    std::string prefix;  // complete lines before the one that waits
+    size_t ParserLimits::*limit;
+    RefusalReason reason;
+  };
+  const std::string chunked_head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::vector<Case> cases = {
+      {"request_line", "", &ParserLimits::request_line, RefusalReason::kUriTooLong},
+      {"field_line", "GET / HTTP/1.1\r\nHost: x\r\n", &ParserLimits::field_line,
+       RefusalReason::kHeadersTooLarge},
+      {"chunk_line", chunked_head, &ParserLimits::chunk_line, RefusalReason::kTooLarge},
+      {"trailer_line", chunked_head + "0\r\n", &ParserLimits::trailer_total, RefusalReason::kHeadersTooLarge},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ParserLimits limits;
+    limits.*c.limit = 100;
+    RequestParser parser(limits);
+    std::string pending = c.prefix;
+    for (size_t n = 1; n != 0;) {
+      n = parser.Feed(pending);
+      pending.erase(0, n);
+    }
+    ASSERT_TRUE(pending.empty());
+    ASSERT_FALSE(parser.failed());
+    // "GET /aaaa", "X-A: aaaa", "5;aaaa", "X-T: aaaa": all valid so far.
+    const std::string start = c.name == "request_line" ? "GET /" : c.name == "chunk_line" ? "5;" : "X-A: ";
+    pending = start + std::string(100 - start.size(), 'a') + "\r";
+    EXPECT_EQ(parser.Feed(pending), 0u);
+    EXPECT_FALSE(parser.failed()) << "at " << pending.size() << " bytes";
+    pending += 'a';
+    EXPECT_EQ(parser.Feed(pending), 0u);
+    ASSERT_TRUE(parser.failed()) << "at " << pending.size() << " bytes";
+    EXPECT_EQ(parser.refusal().reason, c.reason);
+  }
+}
+
+TEST(RequestParserFloodTest, AnIncompleteLineIsRefusedAsSoonAsTheHeadCannotFit) {
+  // Well under its own limit, a waiting field line is refused once it takes the head over header_total.
+  ParserLimits limits;
+  limits.header_total = 100;
+  RequestParser parser(limits);
+  const std::string lines = "GET / HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(parser.Feed(lines), lines.size());
+  std::string pending = "X-A: " + std::string(100 - lines.size() - 5, 'a');
+  EXPECT_EQ(parser.Feed(pending), 0u);
+  EXPECT_FALSE(parser.failed());
+  pending += 'a';
+  EXPECT_EQ(parser.Feed(pending), 0u);
+  ASSERT_TRUE(parser.failed());
+  EXPECT_EQ(parser.refusal().reason, RefusalReason::kHeadersTooLarge);
 }
 
 }  // namespace
