@@ -180,30 +180,35 @@ size_t RequestParser::Feed(std::string_view input) {
 }
 
 // Consumes complete lines of the head; on the empty line that ends it, validates the framing.
+//
+// The verdict must not depend on how the bytes were split into reads: a line refused as too long while it was
+// still incomplete must be refused the same way when it arrives whole. So a complete line is checked in the
+// order an incomplete one would have been (its length, then the head's), and only then for its CRLF and
+// bytes.
 size_t RequestParser::FeedHead(std::string_view input) {
   size_t consumed = 0;
   while (state_ == State::kHead) {
     const std::string_view rest = input.substr(consumed);
     const size_t lf = rest.find('\n');
     const size_t line_limit = request_line_seen_ ? limits_.field_line : limits_.request_line;
-    if (lf == std::string_view::npos) {
-      // An incomplete line: refuse as soon as it cannot fit any more (+1 for its CR).
-      if (rest.size() > line_limit + 1) {
-        return request_line_seen_
-                   ? (Fail(RefusalReason::kHeadersTooLarge,
-                           absl::StrCat("a header field is over ", limits_.field_line, " bytes")),
-                      consumed)
-                   : (Fail(RefusalReason::kUriTooLong,
-                           absl::StrCat("request line is over ", limits_.request_line, " bytes")),
-                      consumed);
-      }
-      if (head_bytes_ + rest.size() > limits_.header_total) {
+    // The bytes of the line seen so far (all of it but its LF once complete; a CR is allowed over the limit).
+    const size_t seen = lf == std::string_view::npos ? rest.size() : lf;
+    if (seen > line_limit + 1) {
+      if (request_line_seen_) {
         Fail(RefusalReason::kHeadersTooLarge,
-             absl::StrCat("request headers are over ", limits_.header_total, " bytes"));
-        return consumed;
+             absl::StrCat("a header field is over ", limits_.field_line, " bytes"));
+      } else {
+        Fail(RefusalReason::kUriTooLong,
+             absl::StrCat("request line is over ", limits_.request_line, " bytes"));
       }
       return consumed;
     }
+    if (head_bytes_ + seen > limits_.header_total) {
+      Fail(RefusalReason::kHeadersTooLarge,
+           absl::StrCat("request headers are over ", limits_.header_total, " bytes"));
+      return consumed;
+    }
+    if (lf == std::string_view::npos) return consumed;  // wait for the rest of the line
     if (lf == 0 || rest[lf - 1] != '\r') {
       Fail(RefusalReason::kBadHttp, "a line does not end in CRLF");
       return consumed;
@@ -211,15 +216,6 @@ size_t RequestParser::FeedHead(std::string_view input) {
     const std::string_view line = rest.substr(0, lf - 1);
     consumed += lf + 1;
     head_bytes_ += lf + 1;
-    if (line.size() > line_limit) {
-      return request_line_seen_
-                 ? (Fail(RefusalReason::kHeadersTooLarge,
-                         absl::StrCat("a header field is over ", limits_.field_line, " bytes")),
-                    consumed)
-                 : (Fail(RefusalReason::kUriTooLong,
-                         absl::StrCat("request line is over ", limits_.request_line, " bytes")),
-                    consumed);
-    }
     if (head_bytes_ > limits_.header_total) {
       Fail(RefusalReason::kHeadersTooLarge,
            absl::StrCat("request headers are over ", limits_.header_total, " bytes"));
@@ -421,26 +417,9 @@ size_t RequestParser::FeedChunked(std::string_view input) {
       const size_t line_limit =
           trailer ? std::min(limits_.field_line, limits_.trailer_total - trailer_bytes_) : limits_.chunk_line;
       const size_t lf = input.find('\n');
-      if (lf == std::string_view::npos) {
-        if (input.size() > line_limit + 1) {
-          if (trailer) {
-            Fail(RefusalReason::kHeadersTooLarge,
-                 absl::StrCat("trailer fields are over ", limits_.trailer_total, " bytes"));
-          } else {
-            Fail(RefusalReason::kTooLarge,
-                 absl::StrCat("a chunk-size line is over ", limits_.chunk_line, " bytes"));
-          }
-        }
-        return 0;
-      }
-      if (lf == 0 || input[lf - 1] != '\r') {
-        Fail(RefusalReason::kBadHttp, "a line does not end in CRLF");
-        return 0;
-      }
-      const std::string_view line = input.substr(0, lf - 1);
-      chunk_overhead_ += lf + 1;
-      if (trailer) trailer_bytes_ += lf + 1;
-      if (line.size() > line_limit || (trailer && trailer_bytes_ > limits_.trailer_total)) {
+      // As in FeedHead: the length first, so that the verdict does not depend on how the line was split.
+      const size_t seen = lf == std::string_view::npos ? input.size() : lf;
+      if (seen > line_limit + 1) {
         if (trailer) {
           Fail(RefusalReason::kHeadersTooLarge,
                absl::StrCat("trailer fields are over ", limits_.trailer_total, " bytes"));
@@ -448,6 +427,19 @@ size_t RequestParser::FeedChunked(std::string_view input) {
           Fail(RefusalReason::kTooLarge,
                absl::StrCat("a chunk-size line is over ", limits_.chunk_line, " bytes"));
         }
+        return 0;
+      }
+      if (lf == std::string_view::npos) return 0;
+      if (lf == 0 || input[lf - 1] != '\r') {
+        Fail(RefusalReason::kBadHttp, "a line does not end in CRLF");
+        return 0;
+      }
+      const std::string_view line = input.substr(0, lf - 1);
+      chunk_overhead_ += lf + 1;
+      if (trailer) trailer_bytes_ += lf + 1;
+      if (trailer && trailer_bytes_ > limits_.trailer_total) {
+        Fail(RefusalReason::kHeadersTooLarge,
+             absl::StrCat("trailer fields are over ", limits_.trailer_total, " bytes"));
         return 0;
       }
       if (chunk_overhead_ > limits_.chunk_overhead) {
