@@ -20,6 +20,8 @@ namespace protectogram::edge {
 namespace {
 
 constexpr char kReasonPayloadUrl[] = "type.protectogram.dev/edge.reject_reason";
+// The inbox key of a WhatsApp body without messages (receipts): "body:<sha256 of the body>".
+constexpr char kWhatsAppBodyKeyPrefix[] = "body:";
 
 constexpr RejectReason kAllReasons[] = {
     RejectReason::kMissingSignature, RejectReason::kBadSignature, RejectReason::kReplay,
@@ -311,13 +313,17 @@ absl::StatusOr<std::vector<InboxRecord>> AcceptWhatsApp(const EdgeConfig& config
   std::vector<InboxRecord> records;
   if (events->empty()) {
     // Status receipts and other changes: kept (deduplicated by content) for the record, never forwarded.
-    InboxRecord record = record_for("body:" + crypto::Sha256Hex(request.body));
+    InboxRecord record = record_for(std::string(kWhatsAppBodyKeyPrefix) + crypto::Sha256Hex(request.body));
     record.ignore_reason = "no inbound messages";
     records.push_back(std::move(record));
     return records;
   }
   for (const common::v1::ChatEvent& event : *events) {
     if (absl::Status s = CheckStorableEventId(event.provider_event_id()); !s.ok()) return s;
+    // "body:" keys are the receipts' (below): a message id there could be taken for a receipt's duplicate.
+    if (event.provider_event_id().starts_with(kWhatsAppBodyKeyPrefix)) {
+      return Reject(RejectReason::kMalformed, "message id in the receipts' key space");
+    }
     // The same message twice in one body is one row.
     bool seen = false;
     for (const InboxRecord& r : records)

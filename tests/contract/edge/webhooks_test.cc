@@ -414,6 +414,17 @@ TEST_F(EdgeContractTest, WhatsAppReceiptsAreStoredAsIgnored) {
   EXPECT_EQ(rows[0].status, "ignored");
 }
 
+TEST_F(EdgeContractTest, AWhatsAppMessageIdInTheReceiptsKeySpaceIsRefused) {
+  // Found by fuzz_edge_whatsapp: a message keyed "body:..." could be dropped as a receipt's duplicate.
+  std::string body = kWhatsAppBody;
+  body.replace(body.find(kWhatsAppMessageId), std::string(kWhatsAppMessageId).size(), "body:abc");
+  ExpectRefused(
+      Post("/whatsapp/webhook",
+           {{"X-Hub-Signature-256", providers::whatsapp::ComputeSignatureHeader(kWhatsAppAppSecret, body)}},
+           body),
+      400, "whatsapp", "malformed");
+}
+
 TEST_F(EdgeContractTest, WhatsAppBadOrMissingSignatureIs403) {
   ExpectRefused(
       Post("/whatsapp/webhook", {{"X-Hub-Signature-256", kWhatsAppReceiptSignature}}, kWhatsAppBody), 403,
