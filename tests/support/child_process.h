@@ -36,6 +36,8 @@ class ChildProcess {
   std::string WaitForLine(const std::string& needle, std::chrono::milliseconds timeout);
   // Resident set size in KiB from /proc (0 if the child is gone).
   long RssKib() const;
+  // CPU time the child has used, user + system, in seconds (ProcessCpuSeconds).
+  double CpuSeconds() const;
 
  private:
   pid_t pid_ = -1;
@@ -43,6 +45,10 @@ class ChildProcess {
   std::string err_path_;
   std::optional<int> exit_code_;
 };
+
+// CPU time a process has used, user + system (utime + stime of /proc/<pid>/stat), in seconds; 0 if it is
+// gone. Resolution: one clock tick (10 ms), so measure many requests, not one.
+double ProcessCpuSeconds(pid_t pid);
 
 // A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
 int FreePort();

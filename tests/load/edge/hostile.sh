@@ -25,26 +25,12 @@ unauth_requests=${UNAUTH_REQUESTS:-200}
 edge_port=${EDGE_PORT:-18080}
 fake_port=${FAKE_PORT:-18090}
 secret=bench-webhook-secret
-for f in "$build/bin/protectogram-edge" "$build/bin/protectogram-migrate" "$build/tests/edge_fake_services" \
-  "$build/tests/edge_hostile_load"; do
-  [[ -x "$f" ]] || { echo "hostile.sh: $f is missing; build it first" >&2; exit 1; }
-done
-for tool in wrk psql curl; do
-  command -v "$tool" >/dev/null || { echo "hostile.sh: $tool is missing (scripts/install-deps.sh)" >&2; exit 1; }
-done
-
-log_dir=var/log/edge-bench
-mkdir -p "$log_dir"
-admin_url=$(scripts/bench-pg.sh)
-base_url=${admin_url%/postgres}
-db_url="$base_url/protectogram_edge_bench"
-edge_url="${base_url/postgres@/protectogram_edge@}/protectogram_edge_bench"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+script=hostile.sh
+source tests/load/edge/common.sh
+require_files "$build/bin/protectogram-edge" "$build/bin/protectogram-migrate" "$build/tests/edge_fake_services" \
+  "$build/tests/edge_hostile_load"
+require_tools wrk psql curl
+bench_setup
 
 psql "$admin_url" -qc "DROP DATABASE IF EXISTS protectogram_edge_bench WITH (FORCE)" >/dev/null
 psql "$admin_url" -qc "CREATE DATABASE protectogram_edge_bench" >/dev/null

@@ -30,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/child_process.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -144,24 +146,6 @@ int Flood(uint16_t port, int connections, int seconds, const std::string& secret
 
 // ---- unauth ---------------------------------------------------------------------------------------------
 
-double CpuSeconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) {
-      stime = std::stol(field);
-      break;
-    }
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 std::string Request(const std::string& target, const std::string& headers, const std::string& body) {
   return "POST " + target + " HTTP/1.1\r\nHost: edge\r\n" + headers +
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -254,11 +238,11 @@ int Unauth(uint16_t port, int pid, int requests) {
   bool first = true;
   for (const Case& c : UnauthenticatedWorstCases()) {
     std::map<int, int> statuses;
-    const double before = CpuSeconds(pid);
+    const double before = protectogram::testing::ProcessCpuSeconds(pid);
     const auto start = Clock::now();
     for (int i = 0; i < requests; ++i) ++statuses[Exchange(port, c.request)];
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-    const double cpu_ms = (CpuSeconds(pid) - before) * 1000.0 / requests;
+    const double cpu_ms = (protectogram::testing::ProcessCpuSeconds(pid) - before) * 1000.0 / requests;
     std::printf(
         "%s{\"route\":\"%s\",\"request_bytes\":%zu,\"edge_cpu_ms_per_request\":%.3f,\"wall_ms_per_request\":%"
         ".3f,"

@@ -24,25 +24,11 @@ edge_port=${EDGE_PORT:-18080}
 fake_port=${FAKE_PORT:-18090}
 modes=${MODES:-forwarding store_only}
 secret=bench-webhook-secret
-for f in "$build/bin/protectogram-edge" "$build/bin/protectogram-migrate" "$build/tests/edge_fake_services"; do
-  [[ -x "$f" ]] || { echo "run.sh: $f is missing; build it first" >&2; exit 1; }
-done
-for tool in wrk pgbench psql curl bc; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is missing (scripts/install-deps.sh)" >&2; exit 1; }
-done
-
-log_dir=var/log/edge-bench
-mkdir -p "$log_dir"
-admin_url=$(scripts/bench-pg.sh)
-base_url=${admin_url%/postgres}
-db_url="$base_url/protectogram_edge_bench"
-edge_url="${base_url/postgres@/protectogram_edge@}/protectogram_edge_bench"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+script=run.sh
+source tests/load/edge/common.sh
+require_files "$build/bin/protectogram-edge" "$build/bin/protectogram-migrate" "$build/tests/edge_fake_services"
+require_tools wrk pgbench psql curl bc
+bench_setup
 
 fresh_db() {
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
