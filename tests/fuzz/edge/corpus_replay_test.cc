@@ -55,9 +55,9 @@ TEST_P(EdgeFuzzCorpusTest, EveryCorpusFileKeepsTheInvariants) {
 }
 
 TEST_P(EdgeFuzzCorpusTest, EmptyAndTinyInputs) {
-  for (const std::string& input : {std::string(), std::string(1, '\0'), std::string("\x05", 1),
-                                   std::string("\x00\x80", 2), std::string("\x07\x80\n{", 4),
-                                   std::string("\xff\xff\xff")}) {
+  for (const std::string& input :
+       {std::string(), std::string(1, '\0'), std::string("\x05", 1), std::string("\x00\x80", 2),
+        std::string("\x07\x80\n{", 4), std::string("\xff\xff\xff")}) {
     EXPECT_EQ(Run(input), "");
   }
 }
@@ -93,8 +93,8 @@ TEST_P(EdgeFuzzCorpusTest, CorpusReachesAcceptanceAndEachRefusal) {
   }
 }
 
-const std::vector<std::string> kCommon = {"accepted", "missing_signature", "bad_signature", "malformed",
-                                          "missing_id", "not_configured"};
+const std::vector<std::string> kCommon = {"accepted",  "missing_signature", "bad_signature",
+                                          "malformed", "missing_id",        "not_configured"};
 
 std::vector<std::string> With(std::vector<std::string> more) {
   std::vector<std::string> all = kCommon;

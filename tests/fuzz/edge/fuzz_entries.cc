@@ -45,8 +45,8 @@ constexpr char kFormType[] = "application/x-www-form-urlencoded";
 constexpr char kJsonType[] = "application/json";
 constexpr char kTelegramSecretHeader[] = "x-telegram-bot-api-secret-token";
 // Every credential of the configs below: none may ever appear in a stored header or a refusal message.
-constexpr const char* kSecrets[] = {fx::kMainSecret,       fx::kAlphaSecret,        fx::kMainBotToken,
-                                    fx::kAlphaBotToken,    fx::kTwilioAuthToken,    fx::kWhatsAppAppSecret,
+constexpr const char* kSecrets[] = {fx::kMainSecret,         fx::kAlphaSecret,     fx::kMainBotToken,
+                                    fx::kAlphaBotToken,      fx::kTwilioAuthToken, fx::kWhatsAppAppSecret,
                                     fx::kWhatsAppVerifyToken};
 
 [[noreturn]] void SetupFailed(const absl::Status& status) {
@@ -108,7 +108,7 @@ const std::string& TelnyxSeed() {
 // ---- the input ----------------------------------------------------------------------------------------
 
 struct Input {
-  std::string_view raw;   // everything, for "does the input itself hold this secret"
+  std::string_view raw;  // everything, for "does the input itself hold this secret"
   uint8_t mode = 0;
   uint8_t flags = 0;
   std::string_view line;  // with kLineFlag: the first line of the rest, without its '\n'
@@ -166,11 +166,12 @@ std::optional<http::Request> ServerRequest(std::string method, std::string targe
     if (!inserted) it->second.append(",").append(value);
   }
   if (head_bytes + 2 > limits.header_total || fields.size() + 1 > limits.field_count) return std::nullopt;
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) url = boost::urls::parse_absolute_uri(target);
-  if (!url) return std::nullopt;
   r.method = std::move(method);
   r.target = std::move(target);
+  // Parsed where it stays (the views point into it), as the session parses request_.target.
+  auto url = boost::urls::parse_origin_form(r.target);
+  if (!url) url = boost::urls::parse_absolute_uri(r.target);
+  if (!url) return std::nullopt;
   r.path = url->path();
   if (r.path.empty()) r.path = "/";
   for (const auto& param : url->params(boost::urls::encoding_opts(/*space_as_plus=*/true))) {
@@ -192,10 +193,12 @@ struct Expect {
   bool may_ignore = false;                       // a row may be stored as ignored
   std::optional<RejectReason> reason;            // the refusal is exactly this one
   std::optional<std::string> body_sha256_value;  // accepted only if the body has this SHA-256 (bodySHA256)
-  bool check_body_sha256 = false;                // accepted only if some bodySHA256 in the query is the body's
+  bool check_body_sha256 = false;  // accepted only if some bodySHA256 in the query is the body's
 };
 
-bool InInput(const Input& in, std::string_view secret) { return in.raw.find(secret) != std::string_view::npos; }
+bool InInput(const Input& in, std::string_view secret) {
+  return in.raw.find(secret) != std::string_view::npos;
+}
 
 std::string NamesSecret(const Input& in, std::string_view text) {
   for (const char* secret : kSecrets) {
@@ -346,7 +349,8 @@ std::string Judge(const Input& in, const http::Request& request, const absl::Sta
   if (expect.check_body_sha256) {
     const std::string sha = crypto::Sha256Hex(request.body);
     bool found = false;
-    for (auto [it, end] = request.query.equal_range("bodySHA256"); it != end; ++it) found |= it->second == sha;
+    for (auto [it, end] = request.query.equal_range("bodySHA256"); it != end; ++it)
+      found |= it->second == sha;
     if (!found) return "accepted a bodySHA256 request whose body has another SHA-256";
   }
   return CheckRecords(in, *accepted, request, expect);
@@ -396,15 +400,15 @@ const char* SecretOf(std::string_view bot_id) {
 }
 
 enum class TelegramMode {
-  kMainValid,         // /webhook/main with main's secret
-  kAlphaValid,        // /webhook/alpha with alpha's secret
-  kAlphaSpelled,      // /webhook/ALPHA or /webhook/al%70ha: the same bot
-  kOtherBotsSecret,   // /webhook/alpha with main's secret
-  kNoSecret,          // no header
-  kFuzzedSecret,      // the line as the header
-  kFuzzedBot,         // /webhook/<line>
-  kStaging,           // staging config: the whole update is parsed
-  kNotConfigured,     // no bot configured
+  kMainValid,           // /webhook/main with main's secret
+  kAlphaValid,          // /webhook/alpha with alpha's secret
+  kAlphaSpelled,        // /webhook/ALPHA or /webhook/al%70ha: the same bot
+  kOtherBotsSecret,     // /webhook/alpha with main's secret
+  kNoSecret,            // no header
+  kFuzzedSecret,        // the line as the header
+  kFuzzedBot,           // /webhook/<line>
+  kStaging,             // staging config: the whole update is parsed
+  kNotConfigured,       // no bot configured
   kQuerySecretIgnored,  // ?secret= on the header route counts for nothing
   kCount,
 };
@@ -506,7 +510,7 @@ enum class TelegramQueryMode {
   kFuzzedHeader,           // the line as the header, no query
   kStaging,
   kNotConfigured,
-  kAlphaSecret,            // alpha's secret on main's route
+  kAlphaSecret,  // alpha's secret on main's route
   kCount,
 };
 
@@ -604,7 +608,8 @@ std::string RunTelegramQuery(const Input& in, std::string* verdict) {
   if (expect.auth == Auth::kUnknown) {
     // Independently of the edge: one secret where one is expected, and it is main's.
     std::vector<std::string_view> presented;
-    for (auto [it, end] = request->query.equal_range("secret"); it != end; ++it) presented.push_back(it->second);
+    for (auto [it, end] = request->query.equal_range("secret"); it != end; ++it)
+      presented.push_back(it->second);
     const std::string_view from_header = request->Header(kTelegramSecretHeader);
     bool valid = false;
     if (presented.empty()) {
@@ -629,16 +634,16 @@ std::string RunTelegramQuery(const Input& in, std::string* verdict) {
 // ---- Telnyx ---------------------------------------------------------------------------------------------
 
 enum class TelnyxMode {
-  kValid,             // signed now + a skew within the window
-  kReplay,            // signed, but outside the window
-  kWrongBody,         // signed over another body
-  kOtherKey,          // signed with a key nobody configured
+  kValid,      // signed now + a skew within the window
+  kReplay,     // signed, but outside the window
+  kWrongBody,  // signed over another body
+  kOtherKey,   // signed with a key nobody configured
   kNoSignature,
   kNoTimestamp,
-  kFuzzedSignature,   // the line as the signature header
-  kFuzzedTimestamp,   // the line as the timestamp, signed over it
+  kFuzzedSignature,  // the line as the signature header
+  kFuzzedTimestamp,  // the line as the timestamp, signed over it
   kNotConfigured,
-  kDerKey,            // TELNYX_PUBLIC_KEY as SubjectPublicKeyInfo DER
+  kDerKey,             // TELNYX_PUBLIC_KEY as SubjectPublicKeyInfo DER
   kFuzzedContentType,  // the line as Content-Type, validly signed
   kCount,
 };
@@ -761,12 +766,12 @@ enum class TwilioMode {
   kJsonBodyShaWrongHash,  // ?bodySHA256=<another body's>, the URL validly signed
   kWrongToken,            // signed with another auth token
   kNoSignature,
-  kFuzzedSignature,       // the line as X-Twilio-Signature
-  kFuzzedQuery,           // target?<line>, signed as the edge will check it
-  kBodyShaFormType,       // bodySHA256 with a form Content-Type
-  kFuzzedContentType,     // the line as Content-Type, validly signed
+  kFuzzedSignature,    // the line as X-Twilio-Signature
+  kFuzzedQuery,        // target?<line>, signed as the edge will check it
+  kBodyShaFormType,    // bodySHA256 with a form Content-Type
+  kFuzzedContentType,  // the line as Content-Type, validly signed
   kNotConfigured,
-  kSignatureShapes,       // signatures of the wrong shape, or nearly right
+  kSignatureShapes,  // signatures of the wrong shape, or nearly right
   kCount,
 };
 
@@ -896,17 +901,19 @@ std::string RunTwilio(const Input& in, Route route, std::string* verdict) {
   }
   if (body_sha) expect.check_body_sha256 = true;
   if (signing == Signing::kForm) {
-    signature = providers::twilio::ComputeSignature(signing_token, signing_base + request->target, FormOf(in.body));
-  } else if (signing == Signing::kUrlOnly) {
     signature =
-        providers::twilio::ComputeSignature(signing_token, signing_base + request->target, providers::FormParams());
+        providers::twilio::ComputeSignature(signing_token, signing_base + request->target, FormOf(in.body));
+  } else if (signing == Signing::kUrlOnly) {
+    signature = providers::twilio::ComputeSignature(signing_token, signing_base + request->target,
+                                                    providers::FormParams());
   }
   if (signature.has_value()) {
     fields.emplace_back("x-twilio-signature", *signature);
     request = ServerRequest("POST", target, fields);
     if (!request.has_value()) return Skipped(verdict);
   }
-  if (expect.auth == Auth::kUnknown && (mode == TwilioMode::kFuzzedSignature || mode == TwilioMode::kSignatureShapes)) {
+  if (expect.auth == Auth::kUnknown &&
+      (mode == TwilioMode::kFuzzedSignature || mode == TwilioMode::kSignatureShapes)) {
     // Independently of the edge: the header must be one of the signatures of this URL (as given, or with the
     // default port) and form.
     const std::string_view presented = request->Header("x-twilio-signature");
@@ -929,16 +936,16 @@ std::string RunTwilio(const Input& in, Route route, std::string* verdict) {
 
 enum class WhatsAppMode {
   kValid,
-  kValidUpperHex,      // the same MAC in upper-case hex
-  kFlippedDigit,       // one hex digit changed
-  kOtherSecret,        // a MAC under another app secret
+  kValidUpperHex,  // the same MAC in upper-case hex
+  kFlippedDigit,   // one hex digit changed
+  kOtherSecret,    // a MAC under another app secret
   kNoSignature,
   kFuzzedSignature,    // the line as X-Hub-Signature-256
   kSha1Prefix,         // "sha1=" + the right hex
   kFuzzedContentType,  // the line as Content-Type, validly signed
   kNotConfigured,
-  kTrailingJunk,       // the right header with bytes after it
-  kChallenge,          // GET /whatsapp/webhook?<query>: the subscription check
+  kTrailingJunk,  // the right header with bytes after it
+  kChallenge,     // GET /whatsapp/webhook?<query>: the subscription check
   kCount,
 };
 
@@ -1051,10 +1058,10 @@ std::string RunWhatsApp(const Input& in, std::string* verdict) {
   if (expect.auth == Auth::kUnknown) {
     // Independently of the edge: "sha256=" and the MAC's hex, in either case.
     const std::string_view presented = request->Header("x-hub-signature-256");
-    expect.auth = presented.size() == good.size() && presented.starts_with("sha256=") &&
-                          AsciiLower(presented) == good
-                      ? Auth::kValid
-                      : Auth::kInvalid;
+    expect.auth =
+        presented.size() == good.size() && presented.starts_with("sha256=") && AsciiLower(presented) == good
+            ? Auth::kValid
+            : Auth::kInvalid;
   }
   const absl::Status precheck = PrecheckWhatsApp(*config, *request);
   request->body = std::string(in.body);
@@ -1063,17 +1070,28 @@ std::string RunWhatsApp(const Input& in, std::string* verdict) {
     return broken;
   }
   if (precheck.ok() && accepted.ok()) {
-    // Receipts only: one row keyed by the body's hash, stored as ignored; messages: none ignored.
+    // One row per distinct message id, in order, none ignored; a body without messages (receipts): one row
+    // keyed by the body's hash, stored as ignored.
     const Records& records = *accepted;
-    const bool receipt = records.size() == 1 && records[0].event.provider_event_id.starts_with("body:");
-    if (receipt) {
+    absl::StatusOr<std::vector<common::v1::ChatEvent>> events =
+        providers::whatsapp::ParseWebhook(request->body);
+    if (!events.ok()) return "accepted a body ParseWebhook refuses";
+    std::vector<std::string> ids;
+    for (const common::v1::ChatEvent& e : *events) {
+      if (std::find(ids.begin(), ids.end(), e.provider_event_id()) == ids.end())
+        ids.push_back(e.provider_event_id());
+    }
+    if (ids.empty()) {
+      if (records.size() != 1) return "a body without messages stored as several rows";
       if (records[0].event.provider_event_id != "body:" + crypto::Sha256Hex(request->body)) {
         return "a receipt row not keyed by the body's SHA-256";
       }
       if (records[0].ignore_reason.empty()) return "a receipt row not stored as ignored";
     } else {
-      for (const InboxRecord& r : records) {
-        if (!r.ignore_reason.empty()) return "a message row stored as ignored";
+      if (records.size() != ids.size()) return "not one row per distinct message";
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (records[i].event.provider_event_id != ids[i]) return "rows not in message order";
+        if (!records[i].ignore_reason.empty()) return "a message row stored as ignored";
       }
     }
   }
@@ -1106,7 +1124,9 @@ std::string FuzzEdgeTelegram(const uint8_t* data, size_t size) {
 std::string FuzzEdgeTelegramQuery(const uint8_t* data, size_t size) {
   return FuzzEdgeRoute(Route::kTelegramQuery, data, size);
 }
-std::string FuzzEdgeTelnyx(const uint8_t* data, size_t size) { return FuzzEdgeRoute(Route::kTelnyx, data, size); }
+std::string FuzzEdgeTelnyx(const uint8_t* data, size_t size) {
+  return FuzzEdgeRoute(Route::kTelnyx, data, size);
+}
 std::string FuzzEdgeTwilioVoice(const uint8_t* data, size_t size) {
   return FuzzEdgeRoute(Route::kTwilioVoice, data, size);
 }

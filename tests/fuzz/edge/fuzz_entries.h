@@ -1,8 +1,8 @@
 // The fuzzed entry points of the edge's webhook routes, one per route. Each runs what the edge runs for one
 // request (edge/edge.cc BuildRouter): the request as the HTTP server hands it over (target split into path
 // and decoded query, header names lower-cased, values trimmed, repeated headers joined), the route's head
-// check (Precheck*) and, when that passes, its Accept* function on the body, with an EdgeConfig built like the
-// contract tests' (tests/contract/edge/fixtures.h: every provider configured). They return "" when the
+// check (Precheck*) and, when that passes, its Accept* function on the body, with an EdgeConfig built like
+// the contract tests' (tests/contract/edge/fixtures.h: every provider configured). They return "" when the
 // invariants hold, or what broke. The libFuzzer targets (*_fuzz.cc, built with PROTECTOGRAM_FUZZ=ON under
 // clang) abort on a non-empty answer; edge_fuzz_corpus_test replays the checked-in corpus (corpus/<route>/).
 //

@@ -1,4 +1,5 @@
-// libFuzzer target: FuzzEdgeTelegram (see fuzz_entries.h). Built only with -DPROTECTOGRAM_FUZZ=ON under clang.
+// libFuzzer target: FuzzEdgeTelegram (see fuzz_entries.h). Built only with -DPROTECTOGRAM_FUZZ=ON under
+// clang.
 #include <cstdio>
 #include <cstdlib>
 

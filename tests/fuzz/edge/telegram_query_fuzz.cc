@@ -1,4 +1,5 @@
-// libFuzzer target: FuzzEdgeTelegramQuery (see fuzz_entries.h). Built only with -DPROTECTOGRAM_FUZZ=ON under clang.
+// libFuzzer target: FuzzEdgeTelegramQuery (see fuzz_entries.h). Built only with -DPROTECTOGRAM_FUZZ=ON under
+// clang.
 #include <cstdio>
 #include <cstdlib>
 

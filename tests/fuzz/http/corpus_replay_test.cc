@@ -1,6 +1,6 @@
-// Replays the checked-in fuzz corpus (tests/fuzz/http/corpus/request/) through the request parser's fuzz entry
-// point, so every build runs what the fuzzer found interesting, whatever the compiler; and checks that the
-// seeds still reach every verdict the parser can give.
+// Replays the checked-in fuzz corpus (tests/fuzz/http/corpus/request/) through the request parser's fuzz
+// entry point, so every build runs what the fuzzer found interesting, whatever the compiler; and checks that
+// the seeds still reach every verdict the parser can give.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -50,9 +50,9 @@ TEST(HttpFuzzCorpusTest, EveryCorpusFileKeepsTheInvariants) {
 }
 
 TEST(HttpFuzzCorpusTest, EmptyAndTinyInputs) {
-  for (const std::string& input : {std::string(), std::string(1, '\0'), std::string("\r\n"),
-                                   std::string("\x00\x00", 2), std::string("\x00\x00\r\n\r\n", 6),
-                                   std::string("\xff\xff\xff")}) {
+  for (const std::string& input :
+       {std::string(), std::string(1, '\0'), std::string("\r\n"), std::string("\x00\x00", 2),
+        std::string("\x00\x00\r\n\r\n", 6), std::string("\xff\xff\xff")}) {
     EXPECT_EQ(Replay(input), "");
   }
 }
@@ -67,8 +67,8 @@ TEST(HttpFuzzCorpusTest, EveryControlByteOnPipelinedRequests) {
       "GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
   for (int reads = 0; reads < 256; reads += 7) {
     for (int limit = 0; limit < 256; limit += 5) {
-      const std::string input = std::string(1, static_cast<char>(reads)) +
-                                std::string(1, static_cast<char>(limit)) + stream;
+      const std::string input =
+          std::string(1, static_cast<char>(reads)) + std::string(1, static_cast<char>(limit)) + stream;
       ASSERT_EQ(Replay(input), "") << "reads " << reads << " limit " << limit;
     }
   }
@@ -87,8 +87,9 @@ TEST(HttpFuzzCorpusTest, LargeRequests) {
                                  std::string(0x80001, 'd') + "\r\n0\r\n\r\n";
   const std::string edge_route = std::string("\x03\x00", 2) + "POST /webhook/main HTTP/1.1\r\nHost: a\r\n" +
                                  "Content-Length: 262145\r\n\r\n" + std::string(262145, 'e');
-  for (const auto& [input, verdict] : {std::pair{overhead, "too_large"}, std::pair{at_limit, "done"},
-                                       std::pair{over_limit, "too_large"}, std::pair{edge_route, "too_large"}}) {
+  for (const auto& [input, verdict] :
+       {std::pair{overhead, "too_large"}, std::pair{at_limit, "done"}, std::pair{over_limit, "too_large"},
+        std::pair{edge_route, "too_large"}}) {
     EXPECT_EQ(Replay(input), "");
     const std::vector<std::string> verdicts =
         RequestParserVerdicts(reinterpret_cast<const uint8_t*>(input.data()), input.size());

@@ -158,7 +158,8 @@ std::string CheckBounds(RequestParser& parser, const ParserLimits& limits) {
   if (HeadBytes(parser.head()) > limits.header_total) {
     return absl::StrCat("head holds ", HeadBytes(parser.head()), " bytes");
   }
-  if (parser.state() == RequestParser::State::kHead && !parser.body().empty()) return "a body before the head";
+  if (parser.state() == RequestParser::State::kHead && !parser.body().empty())
+    return "a body before the head";
   return "";
 }
 
@@ -184,8 +185,8 @@ std::string CheckRefusal(const Refusal& refusal) {
   return "";
 }
 
-// The parser consumes whatever it can: what it leaves unconsumed without a verdict is only ever the start of a
-// line it cannot judge yet (or a chunk's CR without its LF), so a connection never waits for bytes it has.
+// The parser consumes whatever it can: what it leaves unconsumed without a verdict is only ever the start of
+// a line it cannot judge yet (or a chunk's CR without its LF), so a connection never waits for bytes it has.
 std::string CheckStall(RequestParser::State state, std::string_view rest) {
   using State = RequestParser::State;
   switch (state) {
@@ -275,11 +276,13 @@ std::string CheckDone(RequestParser& parser, const RequestHead& at_head, size_t 
     if (head.chunked) return "chunked without Transfer-Encoding";
     if (content_lengths == 0 && head.content_length != 0) return "a body length without Content-Length";
     if (parser.body().size() != head.content_length) {
-      return absl::StrCat("body of ", parser.body().size(), " bytes for Content-Length ", head.content_length);
+      return absl::StrCat("body of ", parser.body().size(), " bytes for Content-Length ",
+                          head.content_length);
     }
   }
   if (encoded && head.has_body()) return "a body with a Content-Encoding other than identity";
-  if (head.keep_alive != (!close && (head.version_minor >= 1 || keep_alive_token))) return "keep_alive is wrong";
+  if (head.keep_alive != (!close && (head.version_minor >= 1 || keep_alive_token)))
+    return "keep_alive is wrong";
   if (head.expect_continue != expect_continue) return "expect_continue is wrong";
   if (consumed < HeadBytes(head) + parser.body().size()) return "a request took fewer bytes than it holds";
   return "";
@@ -360,7 +363,8 @@ std::string RunConnection(std::string_view stream, std::optional<ReadSizes> read
         if (parser.Feed(pending.bytes()) != 0 || parser.Feed("GET / HTTP/1.1\r\nHost: a\r\n\r\n") != 0) {
           return "consumed after a refusal";
         }
-        if (!parser.failed() || parser.refusal().reason != refusal.reason || parser.body().size() != body_size) {
+        if (!parser.failed() || parser.refusal().reason != refusal.reason ||
+            parser.body().size() != body_size) {
           return "the parser changed after a refusal";
         }
         o.verdict = std::string(RefusalLabel(refusal.reason));
@@ -474,7 +478,8 @@ Input Split(const uint8_t* data, size_t size) {
 std::string FuzzRequestParser(const uint8_t* data, size_t size) {
   const Input in = Split(data, size);
   std::vector<Outcome> whole, split;
-  if (std::string broken = RunConnection(in.stream, std::nullopt, in.limit_control, &whole); !broken.empty()) {
+  if (std::string broken = RunConnection(in.stream, std::nullopt, in.limit_control, &whole);
+      !broken.empty()) {
     return "all at once: " + broken;
   }
   if (std::string broken =

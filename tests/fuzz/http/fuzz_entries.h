@@ -19,10 +19,11 @@ namespace protectogram::http::fuzz {
 // With production limits (ParserLimits' defaults: body 1 MiB), the connection is parsed twice: all bytes at
 // once, and in reads whose sizes come from byte 0 (as the session does: Feed, erase what was consumed, stop
 // after a refusal, LimitBody after the head). Invariants: consumed never exceeds the input; after a refusal
-// nothing more is consumed; the parser holds at most the limits (body, field count, head bytes); both runs give
-// the same requests, bytes consumed, heads, bodies and verdict; a completed request has consistent framing
-// (Transfer-Encoding means chunked without Content-Length, HTTP/1.1 has one Host, the body is Content-Length
-// long, ...), names and values hold only the bytes the RFC allows; a refusal has a known status.
+// nothing more is consumed; the parser holds at most the limits (body, field count, head bytes); both runs
+// give the same requests, bytes consumed, heads, bodies and verdict; a completed request has consistent
+// framing (Transfer-Encoding means chunked without Content-Length, HTTP/1.1 has one Host, the body is
+// Content-Length long, ...), names and values hold only the bytes the RFC allows; a refusal has a known
+// status.
 std::string FuzzRequestParser(const uint8_t* data, size_t size);
 
 // What each request on the connection came to, for tests of the corpus: "done", a RefusalLabel
