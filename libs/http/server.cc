@@ -28,12 +28,17 @@
 // a short while ("lingering close"), as nginx does, before closing.
 #include "libs/http/server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -81,6 +86,40 @@ bool IsRoutineError(const beast::error_code& ec) {
 
 class HttpSession;
 class Listener;
+
+// Calls a response's on_complete exactly once: with the outcome of its write, or with false when it is
+// destroyed first (the response was dropped: the session closed meanwhile, or the server stopped with the
+// answer still queued). Shared between the task that carries the response and the session that writes it,
+// so whichever lets go last reports a response nobody wrote.
+class Completion {
+ public:
+  explicit Completion(std::function<void(bool)> fn) : fn_(std::move(fn)) {}
+  ~Completion() { Done(false); }
+  Completion(const Completion&) = delete;
+  Completion& operator=(const Completion&) = delete;
+
+  void Done(bool written) {
+    if (!fn_) return;
+    std::function<void(bool)> fn = std::move(fn_);
+    fn_ = nullptr;
+    try {
+      fn(written);
+    } catch (const std::exception& e) {
+      kernel::LogError("http on_complete threw", {{"error", e.what()}});
+    }
+  }
+
+ private:
+  std::function<void(bool)> fn_;
+};
+
+// The response's on_complete, taken out of it; nullptr when it has none.
+std::shared_ptr<Completion> TakeCompletion(Response& response) {
+  if (!response.on_complete) return nullptr;
+  auto completion = std::make_shared<Completion>(std::move(response.on_complete));
+  response.on_complete = nullptr;
+  return completion;
+}
 
 // Open connections per client, for ServerOptions::max_connections_per_client.
 class ClientSlots {
@@ -430,18 +469,41 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     started_ = SteadyClock::now();
     request_.body = std::move(parser_->body());
     parser_.reset();
-    if (!server_.handler_pool) return OnHandled(Router::Run(*route_, request_));
+    if (!server_.handler_pool) {
+      Response response = Router::Run(*route_, request_);
+      std::shared_ptr<Completion> completion = TakeCompletion(response);
+      return OnHandled(std::move(response), std::move(completion));
+    }
     net::post(*server_.handler_pool, [self = shared_from_this()] {
       Response response = Router::Run(*self->route_, self->request_);
+      std::shared_ptr<Completion> completion = TakeCompletion(response);
       net::post(self->stream_.get_executor(),
-                [self, response = std::move(response)]() mutable { self->OnHandled(std::move(response)); });
+                [self, response = std::move(response), completion = std::move(completion)]() mutable {
+                  self->OnHandled(std::move(response), std::move(completion));
+                });
     });
   }
 
-  void OnHandled(Response response) {
+  // `completion` (may be null) reports the response's fate; dropping it unreported reports false.
+  void OnHandled(Response response, std::shared_ptr<Completion> completion) {
     if (state_ != State::kHandling) return;  // force-closed meanwhile
     request_ = Request{};                    // the body can be large: do not keep it while idle
+    if (response.drop_connection) {
+      if (completion) completion->Done(false);
+      return Close(false);
+    }
+    // Only a handler that asked to know pays for the check: a client that gave up (closed, or reset) before
+    // the answer was ready has left its EOF or RST unread in the socket.
+    peer_gone_ = completion != nullptr && PeerHasClosed();
+    completion_ = std::move(completion);
     Write(std::move(response), !keep_alive_);
+  }
+
+  // True when the client has closed its side or reset the connection (seen without consuming anything).
+  bool PeerHasClosed() {
+    char byte;
+    const ssize_t n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
   }
 
   // A refusal of the server's own; the connection is closed after it.
@@ -517,6 +579,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnWrite(beast::error_code ec, size_t /*bytes*/) {
     if (state_ != State::kWriting) return;
     stream_.expires_never();
+    if (completion_) {
+      completion_->Done(!ec && !peer_gone_);
+      completion_.reset();
+    }
     server_.Observe(route_label_, status_, SteadyClock::now() - started_);
     if (ec) {
       fail(ec, "write");
@@ -617,6 +683,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   int status_ = 0;
   bool close_after_write_ = false;
   SteadyClock::time_point started_;
+  std::shared_ptr<Completion> completion_;  // the response being written asked to know its fate
+  bool peer_gone_ = false;                  // the client had closed its side before that response was ready
 };
 
 // Accepts connections and starts a session for each.

@@ -56,6 +56,17 @@ struct Response {
   std::string body;
   // Extra headers. Content-Length, Connection and Server are always set by the server and ignored here.
   std::vector<std::pair<std::string, std::string>> headers;
+  // For a handler that must know whether its answer got out (a provider fake recording what its client saw):
+  // called exactly once, with true when every byte of the response was written to the socket while the
+  // client was still connected; false when it was not: the client had closed its side (or reset the
+  // connection) before the response was ready, the write failed or timed out, the connection was closed or
+  // the server stopped first, or `drop_connection` is set. A client that half-closes after its request
+  // counts as gone. Runs on one of the server's threads or the one calling Stop: it must be thread-safe,
+  // quick and never block. Unset (the default) changes nothing about how the response is sent.
+  std::function<void(bool written)> on_complete;
+  // Closes the connection without writing any of this response (a fake provider that drops connections);
+  // status, body and headers are ignored, and the observer is not called.
+  bool drop_connection = false;
 
   static Response Json(int status, std::string body);
   static Response Text(int status, std::string body);  // text/plain; charset=utf-8

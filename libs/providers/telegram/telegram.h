@@ -5,9 +5,8 @@
 // - setWebhook `secret_token` comes back on every webhook in header `X-Telegram-Bot-Api-Secret-Token`; it is
 //   1-256 characters of A-Z a-z 0-9 _ - (#setwebhook; tdlib Client.cpp refuses others with 400).
 // - An Update has `update_id` and at most one of `message`, `edited_message`, `channel_post`,
-// `callback_query`,
-//   `my_chat_member`, ... (#update). Telegram retries non-2xx deliveries, so the edge dedups on
-//   (bot, update_id).
+//   `callback_query`, `my_chat_member`, ... (#update). Telegram retries non-2xx deliveries, so the edge
+//   dedups on (bot, update_id).
 // - Message: `message_id`, `from` {`id`, `is_bot`, `first_name`, `username`, `language_code`}, `chat` {`id`,
 //   `type`}, `date` (Unix s), `text`; or `contact` {`phone_number`, `first_name`, `user_id`}; or a non-text
 //   payload `voice`, `sticker`, `photo`, `document`, `video`, `audio`, `location`, ... (#message).
@@ -79,14 +78,14 @@ class BotRegistry {
 absl::StatusOr<int64_t> ExtractUpdateId(std::string_view body);
 
 // The update as a ChatEvent for `bot_id`: provider TELEGRAM, provider_event_id "<bot_id>:<update_id>",
-// provider_event_type = the update kind ("message", "edited_message", "callback_query", "my_chat_member",
-// ...).
+// provider_event_type = the update kind ("message", "edited_message", "callback_query",
+// "my_chat_member", ...).
 //   message with text         -> text {text, message_id, command, command_args}
 //   edited_message with text  -> text {..., edited = true}; other edits carry no body
 //   message with contact      -> contact {phone_number, user_id, first_name}
 //   voice/sticker/photo/...   -> non_text {kind}
-//   callback_query            -> button {callback_id, data, message_id, text of the pressed button}; chat_id
-//                                from callback_query.message.chat
+//   callback_query            -> button {callback_id, data, message_id, text of the pressed button};
+//                                chat_id from callback_query.message.chat
 //   any other kind (my_chat_member, channel_post, ...) or a service message -> no body (stored, then ignored)
 // chat_id, from and sent_at are filled whenever the update has them. event_key and received_at are left for
 // the edge. INVALID_ARGUMENT with a short reason for malformed JSON, a missing or negative update_id, or a

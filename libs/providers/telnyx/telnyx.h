@@ -6,14 +6,13 @@
 // - Headers `telnyx-signature-ed25519` (base64 of the 64-byte Ed25519 signature) and `telnyx-timestamp` (Unix
 //   seconds). The signed bytes are `timestamp + "|" + raw_body`, the body exactly as received.
 // - The public key (TELNYX_PUBLIC_KEY) is base64 of the raw 32-byte Ed25519 key; a base64
-// SubjectPublicKeyInfo
-//   DER (44 bytes, the key in its last 32) is accepted too.
+//   SubjectPublicKeyInfo DER (44 bytes, the key in its last 32) is accepted too.
 // - Tolerance: a timestamp more than 300 s from now, either way, is refused (python
-// TIMESTAMP_TOLERANCE_SECONDS).
-// - Envelope {"data":{"record_type":"event","event_type":"call.hangup","id":"<uuid>","occurred_at":"<RFC
-// 3339>",
-//   "payload":{...}},"meta":{...}}. Payload: call_control_id, call_leg_id, call_session_id, connection_id,
-//   client_state (base64, echoed from our commands), from, to; per event: call.dtmf.received `digit`;
+//   TIMESTAMP_TOLERANCE_SECONDS).
+// - Envelope {"data":{"record_type":"event","event_type":"call.hangup","id":"<uuid>",
+//   "occurred_at":"<RFC 3339>","payload":{...}},"meta":{...}}.
+//   Payload: call_control_id, call_leg_id, call_session_id, connection_id, client_state (base64, echoed
+//   from our commands), from, to; per event: call.dtmf.received `digit`;
 //   call.gather.ended `digits`, `status` (valid, invalid, call_hangup, cancelled, cancelled_amd, timeout);
 //   call.speak.ended `status`; call.hangup `hangup_cause`, `hangup_source`, `start_time`, `end_time`;
 //   call.machine[.premium].detection.ended `result` (human, machine, not_sure, ...).

@@ -52,9 +52,8 @@ absl::Status VerifyBodySignature(std::string_view auth_token, std::string_view u
 //   With a Digits field (a <Gather> action): type GATHER_ENDED, digits, provider_event_type "gather",
 //     provider_event_id "<CallSid>:gather:<Digits>" (one event per call and answer: Twilio's retries dedup,
 //     a second gather on the same call with another answer does not).
-//   Otherwise: provider_event_type = CallStatus, provider_event_id "<CallSid>:<CallStatus>" (one event per
-//   call
-//     and status, as Twilio's retries and repeated callbacks should dedup), type
+//   Otherwise: provider_event_type = CallStatus, provider_event_id "<CallSid>:<CallStatus>" (one event
+//     per call and status, as Twilio's retries and repeated callbacks should dedup), type
 //     queued/initiated -> INITIATED, ringing -> RINGING, in-progress -> ANSWERED,
 //     completed/busy/failed/no-answer/canceled -> HANGUP with hangup_cause = CallStatus,
 //     anything else -> OTHER. AnsweredBy, when present, goes to status.

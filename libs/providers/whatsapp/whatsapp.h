@@ -10,10 +10,10 @@
 //   SDK vector: secret "TEST_APP_SECRET", body "test" ->
 //   0c61947b610d4f45e65f3d680e26027121ec2413e77598bcb6cfc6e0d9888221.
 // - Body:
-// {"object":"whatsapp_business_account","entry":[{"id":<WABA>,"changes":[{"field":"messages","value":{
-//   "messaging_product":"whatsapp","metadata":{"display_phone_number","phone_number_id"},
-//   "contacts":[{"profile":{"name"},"wa_id"}],"messages":[{"from","id":"wamid...","timestamp":"<unix s>",
-//   "type":"text","text":{"body"}}],"statuses":[...]}}]}]}.
+//   {"object":"whatsapp_business_account","entry":[{"id":<WABA>,"changes":[{"field":"messages","value":{
+//     "messaging_product":"whatsapp","metadata":{"display_phone_number","phone_number_id"},
+//     "contacts":[{"profile":{"name"},"wa_id"}],"messages":[{"from","id":"wamid...","timestamp":"<unix s>",
+//     "type":"text","text":{"body"}}],"statuses":[...]}}]}]}.
 //   Quick-reply template button: "type":"button","button":{"payload","text"}; interactive reply:
 //   "type":"interactive","interactive":{"type":"button_reply","button_reply":{"id","title"}} (or list_reply).
 //   Delivery receipts come in value.statuses[] and carry no message.
@@ -53,9 +53,8 @@ absl::Status VerifySignature(std::string_view app_secret, std::string_view signa
 std::string ComputeSignatureHeader(std::string_view app_secret, std::string_view raw_body);
 
 // Every inbound message in the body, in order, as ChatEvents: provider WHATSAPP, provider_event_id = message
-// id
-// ("wamid..."), bot_id = metadata.phone_number_id, chat_id and from.id = "+" + the sender's wa_id (E.164, as
-// Twilio gives it), from.first_name = the contact's profile name, sent_at = timestamp,
+// id ("wamid..."), bot_id = metadata.phone_number_id, chat_id and from.id = "+" + the sender's wa_id (E.164,
+// as Twilio gives it), from.first_name = the contact's profile name, sent_at = timestamp,
 // provider_event_type = message type.
 //   text                                  -> text {text.body}
 //   button                                -> button {data = button.payload, text = button.text}
