@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "edge/webhooks.h"
@@ -92,11 +93,11 @@ class InboxWriter {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::unique_ptr<Pending>> queue_;  // guarded by mu_
-  size_t queued_rows_ = 0;                      // rows in queue_; guarded by mu_
-  int in_flight_ = 0;                           // commits running; guarded by mu_
-  bool started_ = false;                        // guarded by mu_
-  bool stopping_ = false;                       // guarded by mu_
+  std::deque<std::unique_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_rows_ ABSL_GUARDED_BY(mu_) = 0;  // rows in queue_
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;       // commits running
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -6,8 +6,9 @@
 //   Telegram          provider "telegram:<bot_id>", id = update_id
 //   Telnyx            provider "telnyx",            id = data.id
 //   Twilio voice      provider "twilio:voice",      id = "<CallSid>:<CallStatus>"
-//   ("<CallSid>:gather:<Digits>") Twilio WhatsApp   provider "twilio:whatsapp",   id = MessageSid WhatsApp
-//   Cloud    provider "whatsapp",          id = the message id ("wamid..."), one row per message;
+//                                                   ("<CallSid>:gather:<Digits>")
+//   Twilio WhatsApp   provider "twilio:whatsapp",   id = MessageSid
+//   WhatsApp Cloud    provider "whatsapp",          id = the message id ("wamid..."), one row per message;
 //                     a body without messages (status receipts) is one row "body:<sha256 of the body>",
 //                     stored as ignored.
 //

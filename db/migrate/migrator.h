@@ -5,10 +5,9 @@
 //  - A migration is a file NNNN_name.sql (digits, underscore, [a-z0-9_]+, ".sql"); version = NNNN as an int.
 //    Other files in the directory are ignored. Two files with one version are refused.
 //  - Each migration runs in its own transaction holding pg_advisory_xact_lock(kMigrationLockKey) —
-//  transaction
-//    scoped, so it works through a transaction-mode pooler — and re-reads the applied set under the lock, so
-//    concurrent migrators apply each migration exactly once. So a file must not contain BEGIN/COMMIT or
-//    statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY).
+//    transaction scoped, so it works through a transaction-mode pooler — and re-reads the applied set under
+//    the lock, so concurrent migrators apply each migration exactly once. So a file must not contain
+//    BEGIN/COMMIT or statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY).
 //  - Applied migrations are recorded in public.schema_migrations(version, name, checksum, applied_at);
 //    checksum = sha256 hex of the file. Editing an applied file is refused before anything runs.
 #pragma once

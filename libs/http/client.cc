@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "boost/asio/connect.hpp"
@@ -142,7 +143,7 @@ struct Client::Impl {
   absl::Status setup_error;
 
   mutable std::mutex mu;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;  // guarded by mu
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle ABSL_GUARDED_BY(mu);
 };
 
 absl::StatusOr<std::unique_ptr<Client::Connection>> Client::Impl::Connect(const Target& t,

@@ -16,6 +16,8 @@ namespace {
 using internal::DurationMicros;
 
 constexpr size_t kMaxErrorLength = 2000;
+// Transactions of ReceiveOnce that lose a serialization race or a deadlock (ABORTED) are tried this often.
+constexpr int kReceiveAttempts = 3;
 
 absl::Status ValidateEvent(const InboxEvent& event) {
   if (event.provider.empty()) return absl::InvalidArgumentError("inbox event provider is empty");
@@ -137,6 +139,41 @@ absl::StatusOr<StoredEvent> Inbox::Store(const InboxEvent& event) { return Store
 absl::StatusOr<StoredEvent> Inbox::Store(pg::Transaction& txn, const InboxEvent& event, bool handled) {
   return StoreOn(txn, event, handled);
 }
+
+absl::StatusOr<bool> Inbox::ReceiveOnce(const InboxEvent& event, const Effect& effect) {
+  if (absl::Status s = ValidateEvent(event); !s.ok()) return s;
+  absl::Status last;
+  for (int attempt = 0; attempt < kReceiveAttempts; ++attempt) {
+    absl::StatusOr<pg::Transaction> txn = pool_.Begin();
+    if (!txn.ok()) return txn.status();
+    absl::StatusOr<StoredEvent> stored = StoreOn(*txn, event, /*handled=*/true);
+    if (!stored.ok()) {
+      last = stored.status();
+      if (last.code() == absl::StatusCode::kAborted) continue;  // the destructor rolls back
+      return last;
+    }
+    if (stored->duplicate) {
+      (void)txn->Rollback();  // nothing to change
+      return false;
+    }
+    if (effect) {
+      if (absl::Status s = effect(*txn); !s.ok()) {
+        // Retry only a transaction that lost a race and is still ours to roll back.
+        if (s.code() == absl::StatusCode::kAborted && txn->active()) {
+          last = s;
+          continue;  // the destructor rolls back
+        }
+        return s;
+      }
+    }
+    last = txn->Commit();
+    if (last.ok()) return true;
+    // UNAVAILABLE: the outcome is unknown; the sender's retry answers false if this one committed.
+    if (last.code() != absl::StatusCode::kAborted) return last;
+  }
+  return last;
+}
+
 absl::StatusOr<std::vector<StoredEvent>> Inbox::StoreBatch(const std::vector<InboxEvent>& events) {
   return StoreBatchOn(pool_, events);
 }

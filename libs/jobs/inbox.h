@@ -14,9 +14,12 @@
 //   auto relay = jobs::InboxRelay::Create(pool, {.table = "edge.inbox_events"},
 //       [&](const jobs::InboxMessage& e) { return ForwardToService(e); });     // absl::Status
 //
-// Receiving service (inside the transaction that applies the event):
-//   auto stored = inbox.Store(txn, event, /*handled=*/true);
-//   if (stored.ok() && stored->duplicate) return OK;  // seen before: acknowledge, change nothing
+// Receiving service (the event and its effect in one transaction, exactly once):
+//   absl::StatusOr<bool> first = inbox.ReceiveOnce(event, [&](pg::Transaction& txn) {
+//     return ApplyEvent(txn, event);           // the effect, in the same transaction
+//   });
+//   if (!first.ok()) return first.status();    // nothing committed: the sender retries
+//   return OK;                                 // applied now (true) or seen before (false): acknowledge
 //
 // A duplicate is counted in duplicate_inbox_dropped_total and never delivered again. Relay outcomes:
 // OK or ALREADY_EXISTS -> delivered; a permanent error (retry.h) -> ignored (processed, not delivered);
@@ -88,6 +91,17 @@ class Inbox {
   // Stores it inside the caller's transaction. `handled`: the caller processes it in this transaction, so it
   // is stored as delivered and processed (the relay never picks it up).
   absl::StatusOr<StoredEvent> Store(pg::Transaction& txn, const InboxEvent& event, bool handled = false);
+
+  using Effect = std::function<absl::Status(pg::Transaction& txn)>;
+  // Receives an event exactly once in effect. In one new transaction: stores `event` as handled, runs
+  // `effect` (may be null: only the event is recorded), commits. Returns true if the effect ran and
+  // committed, false if (provider, provider_event_id) was stored before (the effect did not run, nothing
+  // changes: acknowledge it). A concurrent receipt of the same event waits for the other transaction: false
+  // if it commits, true if it rolls back. INVALID_ARGUMENT for an empty provider or event id. An error from
+  // `effect` is returned and nothing is committed (the event stays unstored, so a resend applies it then). A
+  // lost serialization race or deadlock (ABORTED) is retried up to 3 times. UNAVAILABLE from the commit
+  // means the outcome is unknown: the sender retries, and the retry answers false if the first committed.
+  absl::StatusOr<bool> ReceiveOnce(const InboxEvent& event, const Effect& effect);
   // Many events in one INSERT ... ON CONFLICT DO NOTHING (one round trip, one commit). Results are in input
   // order; a repeat within the batch is a duplicate of its first occurrence.
   absl::StatusOr<std::vector<StoredEvent>> StoreBatch(const std::vector<InboxEvent>& events);

@@ -6,8 +6,8 @@
 //   auto txn = pool.Begin();
 //   ... UPDATE incident ...
 //   (*store)->Schedule(*txn, {.kind = "cascade_step", .key = "incident:42:step:1",
-//                             .delay = absl::Seconds(25), .incident_id = 42, .payload_json =
-//                             R"({"step":1})"});
+//                             .delay = absl::Seconds(25), .incident_id = 42,
+//                             .payload_json = R"({"step":1})"});
 //   txn->Commit();
 //   // Acknowledged: stop everything of the incident.
 //   (*store)->CancelPrefix(*txn, "incident:42:");

@@ -1,7 +1,7 @@
 // The outbox: a command to another service (or a provider) written in the same transaction as the state
 // change that causes it, and sent after commit by a relay until the receiver acknowledges: exactly once in
 // effect, because every command carries an idempotency key the receiver stores under a unique constraint
-// (receiver.h).
+// (its inbox: Inbox::ReceiveOnce in inbox.h; or a unique key of the table its effect writes).
 //
 // Writer (any transaction):
 //   auto outbox = jobs::Outbox::Create(pool, {.table = "incident.outbox_messages"});
@@ -22,7 +22,19 @@
 // A relay that crashes between the receiver's acknowledgement and marking the message sent sends it again
 // after the lease: the receiver's idempotency key makes that a no-op. Messages are sent in parallel and
 // retried independently: no ordering between them is promised.
-// Metric: outbox_sent_total{channel,result} (result: sent, duplicate, retry, dead).
+//
+// For provider channels (docs/durable-work.md, "Priority, pacing, receipts"):
+//   - priority: among due messages the higher priority is claimed first;
+//   - pacing: with OutboxRelayOptions::pace_table and pace_limits, a message draws from the rate-limit
+//     buckets named by its pace_keys (pacing.h), in the claim's transaction: every replica shares the limit;
+//   - Throttled (retry.h): the receiver said "wait" (a 429); retried after its delay, not counted as an attempt;
+//   - receipts: a sender sets message.receipt_json (provider message ids), stored with `sent`; SaveProgress
+//     records a partly done send (parts of a split text) that a retry resumes from;
+//   - a finalizer: the channel's OutboxFinalizer runs in the transaction that marks the message sent or dead,
+//     so what follows from the outcome (a report to the requester, a fallback, an alert) is written exactly
+//     once with it. Such a channel's messages are marked one by one, at once, never batched.
+// Metrics: outbox_sent_total{channel}, outbox_failed_total{channel,reason} (reason: FailureReasonOf, or
+// "duplicate" is counted as sent), outbox_dead_total{channel}.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +52,7 @@
 #include "libs/jobs/clock.h"
 #include "libs/jobs/internal/engine.h"
 #include "libs/jobs/internal/sql.h"
+#include "libs/jobs/pacing.h"
 #include "libs/jobs/retry.h"
 #include "libs/kernel/metrics.h"
 #include "libs/pg/pool.h"
@@ -51,6 +64,9 @@ struct OutboxCommand {
   std::string idempotency_key;  // unique per table; enqueueing an existing key is a no-op
   std::string payload_json = "{}";
   std::optional<int64_t> incident_id;
+  int priority = 0;                    // higher goes first
+  std::vector<std::string> pace_keys;  // rate-limit buckets (pacing.h); empty: not paced
+  std::vector<int> pace_costs;         // parallel to pace_keys; missing entries cost 1
 };
 
 struct OutboxMessage {
@@ -64,8 +80,19 @@ struct OutboxMessage {
   std::string last_error;
   absl::Time created_at = absl::InfinitePast();
   absl::Time next_attempt_at = absl::InfinitePast();
-  // Set on a claimed message.
+  absl::Time updated_at = absl::InfinitePast();
+  int priority = 0;
+  // What the receiver answered (JSON), or a partly done send's progress; "" when none. A sender sets it on
+  // success and it is stored with `sent`.
+  std::string receipt_json;
+  // Set on a message claimed by a paced relay: the limited buckets it drew from, and what from each.
+  std::vector<std::string> pace_keys;
+  std::vector<int> pace_costs;
+  absl::Time paced_at = absl::InfinitePast();  // the plan's now (database clock)
+  // Set on a claimed message: when it was due, the claim's database time and local time, the lease.
   absl::Time due_at = absl::InfinitePast();
+  absl::Time claimed_at = absl::InfinitePast();
+  absl::Time claimed_local = absl::InfinitePast();
   int64_t lease_token = 0;
 };
 
@@ -101,6 +128,8 @@ class Outbox {
   absl::StatusOr<std::vector<OutboxMessage>> ListDead(int limit = 100);
   // A dead message back to pending, due now, attempts reset. NOT_FOUND if no dead message has this id.
   absl::StatusOr<OutboxMessage> Redrive(int64_t id);
+  // Every dead message whose channel starts with `channel_prefix` ("" = all), at most `limit`; returns how many.
+  absl::StatusOr<int64_t> RedriveAll(std::string_view channel_prefix = "", int limit = 10000);
   absl::StatusOr<OutboxCounts> Count();
 
   const std::string& table() const { return table_; }
@@ -114,15 +143,24 @@ class Outbox {
   const std::string table_;
   const std::string channel_;
   const bool notify_;
-  internal::BoundQuery enqueue_, by_key_, list_dead_, redrive_, count_;
+  internal::BoundQuery enqueue_, by_key_, list_dead_, redrive_, redrive_all_, count_;
 };
 
-// Sends one message; see the file comment for what the returned status means.
-using OutboxSender = std::function<absl::Status(const OutboxMessage& message)>;
+// Sends one message; see the file comment for what the returned status means. It may set
+// message.receipt_json on success.
+using OutboxSender = std::function<absl::Status(OutboxMessage& message)>;
+// Runs in the transaction that records a message's final outcome: OK = sent, an error = dead with it. An
+// error from the finalizer rolls the outcome back (the message is tried again after its lease).
+using OutboxFinalizer = std::function<absl::Status(pg::Transaction& txn, const OutboxMessage& message,
+                                                   const absl::Status& outcome)>;
 
 struct OutboxChannelOptions {
   std::optional<RetryPolicy> retry;  // default: OutboxRelayOptions::retry
   std::optional<int> max_attempts;   // default: OutboxRelayOptions::max_attempts
+  OutboxFinalizer finalizer;         // none: outcomes are recorded in batches
+  // With a finalizer: whether this outcome needs it. When it answers false the outcome is recorded at once in
+  // one statement (no transaction), which is most sends of a channel whose finalizer rarely has work.
+  std::function<bool(const OutboxMessage& message, const absl::Status& outcome)> finalize_if;
 };
 
 struct OutboxRelayOptions {
@@ -138,6 +176,13 @@ struct OutboxRelayOptions {
   absl::Duration keep_sent = absl::Hours(1);  // sent rows (and their keys) are kept this long
   absl::Duration prune_interval = absl::Minutes(1);
   int prune_batch = 1000;
+  // Pacing (pacing.h): the bucket table ("notification.outbox_pace", shape of 0009) and the limits by key
+  // prefix. Without a table, or with no limits, the claim is a single statement and pace keys are ignored.
+  std::string pace_table;
+  PaceLimits pace_limits;
+  // Claim only as many messages as there are idle senders, so that a claimed message is sent at once rather
+  // than waiting in the relay's queue (pacing decided at claim time then holds at the receiver).
+  bool claim_for_idle_only = false;
   kernel::MetricsRegistry* metrics = nullptr;  // nullptr: kernel::DefaultMetrics()
   Clock* clock = nullptr;
 };
@@ -159,20 +204,35 @@ class OutboxRelay {
   void Stop();
   // A command was just committed in this process: send it now.
   void Wake();
+  // From a sender: records `receipt_json` as the claimed message's progress, so that a retry after a failure
+  // or a crash resumes from it (message.receipt_json is updated too). ABORTED when the lease was lost.
+  absl::Status SaveProgress(OutboxMessage& message, std::string receipt_json);
 
  private:
   struct Channel {
     OutboxSender sender;
     RetryPolicy retry;
     int max_attempts;
+    OutboxFinalizer finalizer;
+    std::function<bool(const OutboxMessage&, const absl::Status&)> finalize_if;
   };
   OutboxRelay(pg::Pool& pool, OutboxRelayOptions options);
   absl::StatusOr<internal::ClaimBatch<OutboxMessage>> Claim(int limit);
+  absl::StatusOr<internal::ClaimBatch<OutboxMessage>> ClaimPaced(int limit);
+  absl::StatusOr<internal::ClaimBatch<OutboxMessage>> ClaimedBatch(const pg::Result& r);
   bool Process(OutboxMessage& message);
+  // The final outcome of a channel with a finalizer, in one transaction (retried on a transient error).
+  void Finalize(const Channel& channel, OutboxMessage& message, const absl::Status& outcome);
+  // A sent message of such a channel whose outcome needs no finalizer: one statement, at once.
+  void MarkSentNow(OutboxMessage& message);
   absl::Status MarkSent(std::vector<OutboxMessage>& messages);
   absl::Status Release(std::vector<OutboxMessage>& messages);
   bool Prune();
-  void Fail(OutboxMessage& message, std::string_view status, absl::Duration delay, const std::string& error);
+  void Fail(OutboxMessage& message, std::string_view status, absl::Duration delay, const std::string& error,
+            bool counts);
+  // A paced message whose send starts later than its claim planned moves its buckets on to start + cost * T,
+  // so the next message of the bucket keeps its distance from when this one really went.
+  void RepaceLateStart(const OutboxMessage& message);
 
   pg::Pool& pool_;
   OutboxRelayOptions options_;
@@ -182,7 +242,8 @@ class OutboxRelay {
   std::map<std::string, Channel, std::less<>> channels_;
   std::unique_ptr<internal::Engine<OutboxMessage>> engine_;
   bool started_ = false;
-  internal::BoundQuery claim_, mark_sent_, fail_, release_, prune_;
+  internal::BoundQuery claim_, mark_sent_, mark_sent_one_, fail_, save_receipt_, release_, prune_,
+      paced_candidates_, paced_apply_, pace_lock_, pace_store_, pace_late_start_;
 };
 
 }  // namespace protectogram::jobs

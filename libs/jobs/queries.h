@@ -1,8 +1,8 @@
 // Every statement of the durable-work library. {table} is the only placeholder: the service's table,
 // validated and substituted once when a store is built (internal::BoundQuery); all values are $n parameters.
 // Times cross the wire as microseconds since the Unix epoch (bigint), so they round-trip exactly:
-//   timestamptz 'epoch' + $n::bigint * interval '1 microsecond'   and   (extract(epoch FROM t) *
-//   1000000)::bigint
+//   timestamptz 'epoch' + $n::bigint * interval '1 microsecond'   and
+//   (extract(epoch FROM t) * 1000000)::bigint
 // NOTIFY payloads carry the due time the same way ("" = due now).
 #pragma once
 
@@ -41,8 +41,8 @@ SELECT ins.id, (SELECT count(*) FROM woke) AS notified FROM ins)sql"};
 inline constexpr pg::Query kJobIdByKey{"jobs_id_by_key", "SELECT id FROM {table} WHERE job_key = $1"};
 
 // Many jobs in one statement; one notification for the earliest. Arrays: $1 kinds, $2 keys, $3 incident ids,
-// $4 run_at (us or NULL), $5 delays (us), $6 max_attempts, $7 payloads (jsonb or NULL); $8 channel, $9
-// margin.
+// $4 run_at (us or NULL), $5 delays (us), $6 max_attempts, $7 payloads (jsonb or NULL);
+// $8 channel, $9 margin.
 inline constexpr pg::Query kScheduleJobs{"jobs_schedule_batch", R"sql(
 WITH ins AS (
   INSERT INTO {table} (action_type, job_key, incident_id, run_at, max_attempts, payload_json)
@@ -233,59 +233,148 @@ inline constexpr pg::Query kCountDue{
 // ---- Outbox ({table}: incident.outbox_messages, notification.outbox_messages) ----------------------------
 
 // $1 channel, $2 idempotency key, $3 payload jsonb (NULL = {}), $4 incident_id, $5 notify channel,
-// $6 notify (bool). No row when the key exists already.
+// $6 notify (bool), $7 priority, $8 pace keys text[], $9 pace costs int[]. No row when the key exists already.
 inline constexpr pg::Query kOutboxEnqueue{"outbox_enqueue", R"sql(
 WITH ins AS (
-  INSERT INTO {table} (channel, idempotency_key, payload_json, incident_id)
-  VALUES ($1, $2, COALESCE($3::jsonb, '{}'::jsonb), $4::bigint)
+  INSERT INTO {table} (channel, idempotency_key, payload_json, incident_id, priority, pace_keys, pace_costs)
+  VALUES ($1, $2, COALESCE($3::jsonb, '{}'::jsonb), $4::bigint, $7::smallint, $8::text[], $9::int[])
   ON CONFLICT (idempotency_key) DO NOTHING
   RETURNING id),
 woke AS MATERIALIZED (SELECT pg_notify($5, '') WHERE $6::boolean AND EXISTS (SELECT 1 FROM ins))
 SELECT ins.id, (SELECT count(*) FROM woke) AS notified FROM ins)sql"};
 
-// Claims up to $1 due messages. The lease is next_attempt_at itself (now + $2 us): another relay skips the
-// message until then, and a relay that dies leaves it due again when the lease passes.
-inline constexpr pg::Query kOutboxClaim{"outbox_claim_due", R"sql(
+// What a claim returns for each message, and the claim's view of the queue (for the relay's wake-ups).
+#define PROTECTOGRAM_OUTBOX_CLAIMED_COLUMNS                                                \
+  "o.id, o.channel, o.idempotency_key, o.payload_json::text AS payload_json, o.attempts, " \
+  "o.incident_id, o.priority, o.receipt::text AS receipt, "                                \
+  "(extract(epoch FROM due.next_attempt_at) * 1000000)::bigint AS due_us, "                \
+  "(extract(epoch FROM o.next_attempt_at) * 1000000)::bigint AS lease_token, "             \
+  "(extract(epoch FROM o.created_at) * 1000000)::bigint AS created_us"
+#define PROTECTOGRAM_OUTBOX_CLAIM_META                                                       \
+  "meta AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS db_now_us, " \
+  "(SELECT (extract(epoch FROM min(p.next_attempt_at)) * 1000000)::bigint FROM {table} p "   \
+  "WHERE p.status = 'pending' AND p.next_attempt_at > now()) AS next_due_us, "               \
+  "(SELECT count(*) FROM (SELECT 1 FROM {table} v WHERE v.status = 'pending' "               \
+  "AND v.next_attempt_at <= now() LIMIT $1 + 1) d) AS visible_due) "                         \
+  "SELECT meta.db_now_us, meta.next_due_us, meta.visible_due, claimed.* FROM meta LEFT JOIN claimed ON true"
+
+// Claims up to $1 due messages, the highest priority first. The lease is next_attempt_at itself (now + $2 us):
+// another relay skips the message until then, and a relay that dies leaves it due again when the lease passes.
+inline constexpr pg::Query kOutboxClaim{
+    "outbox_claim_due",
+    "WITH due AS ("
+    "  SELECT id, next_attempt_at FROM {table}"
+    "   WHERE status = 'pending' AND next_attempt_at <= now()"
+    "   ORDER BY priority DESC, next_attempt_at, id"
+    "   LIMIT $1"
+    "   FOR UPDATE SKIP LOCKED),"
+    "claimed AS ("
+    "  UPDATE {table} AS o"
+    "     SET attempts = o.attempts + 1,"
+    "         next_attempt_at = now() + $2::bigint * interval '1 microsecond',"
+    "         updated_at = now()"
+    "    FROM due"
+    "   WHERE o.id = due.id"
+    "  RETURNING " PROTECTOGRAM_OUTBOX_CLAIMED_COLUMNS "), " PROTECTOGRAM_OUTBOX_CLAIM_META};
+
+// A paced claim, in one transaction (OutboxRelay::ClaimPaced):
+// 1. Locks up to $1 due messages, the highest priority first, one row per (message, pace key) with the
+//    key's cost; the transaction's clock_timestamp() is the plan's now.
+inline constexpr pg::Query kOutboxPacedCandidates{"outbox_paced_candidates", R"sql(
 WITH due AS (
-  SELECT id, next_attempt_at FROM {table}
+  SELECT id, priority, next_attempt_at, pace_keys, pace_costs FROM {table}
    WHERE status = 'pending' AND next_attempt_at <= now()
-   ORDER BY next_attempt_at
+   ORDER BY priority DESC, next_attempt_at, id
    LIMIT $1
-   FOR UPDATE SKIP LOCKED),
-claimed AS (
-  UPDATE {table} AS o
-     SET attempts = o.attempts + 1, next_attempt_at = now() + $2::bigint * interval '1 microsecond',
-         updated_at = now()
-    FROM due
-   WHERE o.id = due.id
-  RETURNING o.id, o.channel, o.idempotency_key, o.payload_json::text AS payload_json, o.attempts,
-            o.incident_id,
-            (extract(epoch FROM due.next_attempt_at) * 1000000)::bigint AS due_us,
-            (extract(epoch FROM o.next_attempt_at) * 1000000)::bigint AS lease_token,
-            (extract(epoch FROM o.created_at) * 1000000)::bigint AS created_us),
-meta AS (
-  SELECT (extract(epoch FROM now()) * 1000000)::bigint AS db_now_us,
-         (SELECT (extract(epoch FROM min(p.next_attempt_at)) * 1000000)::bigint FROM {table} p
-           WHERE p.status = 'pending' AND p.next_attempt_at > now()) AS next_due_us,
-         (SELECT count(*) FROM (SELECT 1 FROM {table} v
-                                 WHERE v.status = 'pending' AND v.next_attempt_at <= now()
-                                 LIMIT $1 + 1) d) AS visible_due)
-SELECT meta.db_now_us, meta.next_due_us, meta.visible_due, claimed.*
-  FROM meta LEFT JOIN claimed ON true)sql"};
+   FOR UPDATE SKIP LOCKED)
+SELECT due.id, k.key, coalesce(due.pace_costs[k.ord], 1) AS cost,
+       (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now_us
+  FROM due LEFT JOIN LATERAL unnest(due.pace_keys) WITH ORDINALITY AS k(key, ord) ON true
+ ORDER BY due.priority DESC, due.next_attempt_at, due.id, k.ord)sql"};
 
-// Acknowledged by the receiver. $1 ids. next_attempt_at becomes the time sent (what pruning looks at).
+// 2. ({table}: the pace table) Locks the buckets $1 (sorted, so two claims never deadlock), creating missing
+//    ones idle, and reads their TATs.
+inline constexpr pg::Query kOutboxPaceLock{"outbox_pace_lock", R"sql(
+INSERT INTO {table} (key, tat)
+SELECT k, '-infinity' FROM unnest($1::text[]) AS k ORDER BY k
+ON CONFLICT (key) DO UPDATE SET tat = {table}.tat
+RETURNING key, CASE WHEN tat = '-infinity' THEN NULL
+                    ELSE (extract(epoch FROM tat) * 1000000)::bigint END AS tat_us)sql"};
+
+// 3. Claims the chosen messages $2 (lease $3 us) and moves the deferred ones $4 to their times $5 (us).
+inline constexpr pg::Query kOutboxPacedApply{"outbox_paced_apply",
+                                             "WITH deferred AS ("
+                                             "  UPDATE {table} AS o"
+                                             "     SET next_attempt_at = timestamptz 'epoch' + d.at_us * "
+                                             "interval '1 microsecond'"
+                                             "    FROM unnest($4::bigint[], $5::bigint[]) AS d(id, at_us)"
+                                             "   WHERE o.id = d.id"
+                                             "  RETURNING o.id),"
+                                             "due AS (SELECT id, next_attempt_at FROM {table}"
+                                             "         WHERE id = ANY($2::bigint[])),"
+                                             "claimed AS ("
+                                             "  UPDATE {table} AS o"
+                                             "     SET attempts = o.attempts + 1,"
+                                             "         next_attempt_at = clock_timestamp() + $3::bigint * "
+                                             "interval '1 microsecond',"
+                                             "         updated_at = now()"
+                                             "    FROM due"
+                                             "   WHERE o.id = due.id"
+                                             "  RETURNING " PROTECTOGRAM_OUTBOX_CLAIMED_COLUMNS
+                                             "), " PROTECTOGRAM_OUTBOX_CLAIM_META};
+
+// 4. ({table}: the pace table) The buckets' new TATs: $1 keys, $2 TATs (us). Never moves a bucket back.
+inline constexpr pg::Query kOutboxPaceStore{"outbox_pace_store", R"sql(
+UPDATE {table} AS p SET tat = greatest(p.tat, timestamptz 'epoch' + n.tat_us * interval '1 microsecond')
+  FROM unnest($1::text[], $2::bigint[]) AS n(key, tat_us)
+ WHERE p.key = n.key)sql"};
+
+// ({table}: the pace table) A send that starts later than planned: its buckets $1 move on to at least the
+// moment this statement runs (after any wait for a claim holding them) plus $2 us each.
+inline constexpr pg::Query kOutboxPaceLateStart{"outbox_pace_late_start", R"sql(
+UPDATE {table} AS p SET tat = greatest(p.tat, clock_timestamp() + n.add_us * interval '1 microsecond')
+  FROM unnest($1::text[], $2::bigint[]) AS n(key, add_us)
+ WHERE p.key = n.key)sql"};
+
+#undef PROTECTOGRAM_OUTBOX_CLAIMED_COLUMNS
+#undef PROTECTOGRAM_OUTBOX_CLAIM_META
+
+// Acknowledged by the receiver: $1 ids, $2 receipts (jsonb text or NULL, parallel to the ids). next_attempt_at
+// becomes the time sent (what pruning looks at). Returns the rows marked.
 inline constexpr pg::Query kOutboxMarkSent{"outbox_mark_sent", R"sql(
-UPDATE {table} SET status = 'sent', next_attempt_at = now(), last_error = NULL, updated_at = now()
- WHERE id = ANY($1::bigint[]) AND status = 'pending')sql"};
+UPDATE {table} AS o
+   SET status = 'sent', next_attempt_at = now(), last_error = NULL, updated_at = now(),
+       receipt = coalesce(r.receipt::jsonb, o.receipt)
+  FROM unnest($1::bigint[], $2::text[]) AS r(id, receipt)
+ WHERE o.id = r.id AND o.status = 'pending'
+RETURNING o.id)sql"};
 
-// A failed send: $3 'pending' (retry after $4 us) or 'dead'. $1 id, $2 lease token, $5 last_error.
+// One claimed message acknowledged, inside the transaction of its finalizer: $1 id, $2 lease token, $3 receipt.
+inline constexpr pg::Query kOutboxMarkSentOne{"outbox_mark_sent_one", R"sql(
+UPDATE {table}
+   SET status = 'sent', next_attempt_at = now(), last_error = NULL, updated_at = now(),
+       receipt = coalesce($3::jsonb, receipt)
+ WHERE id = $1 AND status = 'pending'
+   AND next_attempt_at = timestamptz 'epoch' + $2::bigint * interval '1 microsecond'
+RETURNING id)sql"};
+
+// A failed send: $3 'pending' (retry after $4 us) or 'dead'. $1 id, $2 lease token, $5 last_error, $6 the
+// attempt does not count (throttled).
 inline constexpr pg::Query kOutboxFail{"outbox_fail", R"sql(
 UPDATE {table}
    SET status = $3, next_attempt_at = now() + $4::bigint * interval '1 microsecond', last_error = $5,
+       attempts = CASE WHEN $6::boolean THEN greatest(attempts - 1, 0) ELSE attempts END,
        updated_at = now()
  WHERE id = $1 AND status = 'pending'
    AND next_attempt_at = timestamptz 'epoch' + $2::bigint * interval '1 microsecond'
 RETURNING (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS next_attempt_us)sql"};
+
+// A claimed message's progress (what a retry resumes from): $1 id, $2 lease token, $3 receipt jsonb.
+inline constexpr pg::Query kOutboxSaveReceipt{"outbox_save_receipt", R"sql(
+UPDATE {table} SET receipt = $3::jsonb, updated_at = now()
+ WHERE id = $1 AND status = 'pending'
+   AND next_attempt_at = timestamptz 'epoch' + $2::bigint * interval '1 microsecond'
+RETURNING id)sql"};
 
 // Claimed but unsent messages back, due now. $1 ids, $2 lease tokens, $3 channel.
 inline constexpr pg::Query kOutboxRelease{"outbox_release", R"sql(
@@ -310,7 +399,8 @@ DELETE FROM {table}
 #define PROTECTOGRAM_OUTBOX_COLUMNS                                                                       \
   "id, channel, idempotency_key, payload_json::text AS payload_json, status, attempts, "                  \
   "(extract(epoch FROM next_attempt_at) * 1000000)::bigint AS next_attempt_us, last_error, incident_id, " \
-  "(extract(epoch FROM created_at) * 1000000)::bigint AS created_us"
+  "(extract(epoch FROM created_at) * 1000000)::bigint AS created_us, "                                    \
+  "(extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us, priority, receipt::text AS receipt"
 
 inline constexpr pg::Query kOutboxByKey{
     "outbox_by_key", "SELECT " PROTECTOGRAM_OUTBOX_COLUMNS " FROM {table} WHERE idempotency_key = $1"};
@@ -325,6 +415,16 @@ WITH upd AS (
   RETURNING )sql" PROTECTOGRAM_OUTBOX_COLUMNS R"sql(),
 woke AS MATERIALIZED (SELECT pg_notify($2, '') WHERE EXISTS (SELECT 1 FROM upd))
 SELECT upd.*, (SELECT count(*) FROM woke) AS notified FROM upd)sql"};
+// Every dead message (of channels starting with $2, '' = all) back to pending, at most $3. $1 notify channel.
+inline constexpr pg::Query kOutboxRedriveAll{"outbox_redrive_all", R"sql(
+WITH upd AS (
+  UPDATE {table} SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
+   WHERE id IN (SELECT id FROM {table}
+                 WHERE status = 'dead' AND starts_with(channel, $2)
+                 ORDER BY id LIMIT $3)
+  RETURNING id),
+woke AS MATERIALIZED (SELECT pg_notify($1, '') WHERE EXISTS (SELECT 1 FROM upd))
+SELECT (SELECT count(*) FROM upd) AS redriven, (SELECT count(*) FROM woke) AS notified)sql"};
 
 #undef PROTECTOGRAM_OUTBOX_COLUMNS
 
@@ -334,21 +434,6 @@ SELECT count(*) FILTER (WHERE status = 'pending' AND next_attempt_at <= now()) A
        count(*) FILTER (WHERE status = 'dead') AS dead
   FROM {table}
  WHERE status <> 'sent')sql"};
-
-// ---- Idempotent receiving ({table}: <schema>.received_commands) ------------------------------------------
-
-// One row the first time a key is seen. $1 key.
-inline constexpr pg::Query kRecordOnce{"received_record_once", R"sql(
-INSERT INTO {table} (idempotency_key) VALUES ($1)
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING 1 AS first)sql"};
-
-// $1 older than (us), $2 limit.
-inline constexpr pg::Query kPruneReceived{"received_prune", R"sql(
-DELETE FROM {table}
- WHERE idempotency_key IN (SELECT idempotency_key FROM {table}
-                            WHERE received_at < now() - $1::bigint * interval '1 microsecond'
-                            LIMIT $2))sql"};
 
 // ---- Inbox ({table}: edge.inbox_events, incident.inbox_events) -------------------------------------------
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 
@@ -13,6 +14,8 @@ namespace {
 
 constexpr char kPermanentUrl[] = "type.protectogram.dev/jobs.permanent";
 constexpr char kRetryAfterUrl[] = "type.protectogram.dev/jobs.retry_after_us";
+constexpr char kThrottledUrl[] = "type.protectogram.dev/jobs.throttled";
+constexpr char kReasonUrl[] = "type.protectogram.dev/jobs.failure_reason";
 
 }  // namespace
 
@@ -85,6 +88,29 @@ std::optional<absl::Duration> RetryAfterOf(const absl::Status& status) {
   int64_t us = 0;
   if (!absl::SimpleAtoi(std::string(*payload), &us)) return std::nullopt;
   return absl::Microseconds(us);
+}
+
+absl::Status Throttled(absl::Status status, absl::Duration delay) {
+  if (status.ok()) return status;
+  status = WithRetryAfter(std::move(status), delay);
+  status.SetPayload(kThrottledUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsThrottled(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kThrottledUrl).has_value();
+}
+
+absl::Status WithFailureReason(absl::Status status, std::string_view reason) {
+  if (!status.ok()) status.SetPayload(kReasonUrl, absl::Cord(std::string(reason)));
+  return status;
+}
+
+std::string FailureReasonOf(const absl::Status& status) {
+  if (status.ok()) return "";
+  if (auto payload = status.GetPayload(kReasonUrl); payload.has_value()) return std::string(*payload);
+  // "DEADLINE_EXCEEDED" -> "deadline_exceeded"
+  return absl::AsciiStrToLower(absl::StatusCodeToString(status.code()));
 }
 
 }  // namespace protectogram::jobs

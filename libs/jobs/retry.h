@@ -6,10 +6,17 @@
 //     Permanent(): no retry (a job or outbox message goes dead at once, an inbox event is marked ignored).
 //   - ALREADY_EXISTS from an outbox sender: the receiver already has it; counts as delivered.
 //   - anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED, ...): retried after the
-//     policy's delay, or after the delay attached with WithRetryAfter (a provider's 429 retry_after).
+//     policy's delay, or after the delay attached with WithRetryAfter.
+//   - a status passed through Throttled(): the receiver asked us to wait (a provider's 429 with retry_after,
+//     or a message not sendable yet): retried after that delay, and the attempt is not counted, so waiting
+//     never makes a message dead.
+// A failure may carry a low-cardinality reason label (WithFailureReason: "rate_limited", "blocked", ...) for
+// metrics; without one, FailureReasonOf names the status code ("unavailable", "deadline_exceeded", ...).
 #pragma once
 
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -46,7 +53,16 @@ bool IsPermanentError(const absl::Status& status);
 
 // Attaches "retry no sooner than `delay`" to an error (a provider's 429 retry_after). OK stays OK.
 absl::Status WithRetryAfter(absl::Status status, absl::Duration delay);
-// The delay attached with WithRetryAfter, if any.
+// The delay attached with WithRetryAfter (or Throttled), if any.
 std::optional<absl::Duration> RetryAfterOf(const absl::Status& status);
+
+// "Not now, and not a failure": retry after `delay` without counting the attempt. OK stays OK.
+absl::Status Throttled(absl::Status status, absl::Duration delay);
+bool IsThrottled(const absl::Status& status);
+
+// Attaches a metric label saying why a send failed. OK stays OK.
+absl::Status WithFailureReason(absl::Status status, std::string_view reason);
+// The label attached with WithFailureReason, else the code's name in snake case ("unavailable"). "" for OK.
+std::string FailureReasonOf(const absl::Status& status);
 
 }  // namespace protectogram::jobs

@@ -41,14 +41,27 @@ CREATE TABLE {table} (
   attempts integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL DEFAULT now(),
   last_error text,
-  provider_message_id text,
   incident_id bigint,
+  priority smallint NOT NULL DEFAULT 0,
+  pace_keys text[] NOT NULL DEFAULT '{}',
+  pace_costs integer[] NOT NULL DEFAULT '{}',
+  receipt jsonb,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT {name}_idempotency_key_key UNIQUE (idempotency_key),
   CONSTRAINT {name}_status_check CHECK (status IN ('pending', 'sent', 'dead'))
 );
-CREATE INDEX {name}_status_next_attempt_idx ON {table} (status, next_attempt_at);
+CREATE INDEX {name}_due_idx ON {table} (priority DESC, next_attempt_at, id) WHERE status = 'pending';
+CREATE INDEX {name}_dead_idx ON {table} (updated_at) WHERE status = 'dead';
+CREATE INDEX {name}_sent_idx ON {table} (next_attempt_at) WHERE status = 'sent';
+)sql";
+
+// The pace buckets of paced outbox claims (OutboxRelayOptions::pace_table).
+constexpr char kPaceTable[] = R"sql(
+CREATE TABLE {table} (
+  key text PRIMARY KEY,
+  tat timestamptz NOT NULL DEFAULT '-infinity'
+);
 )sql";
 
 constexpr char kInboxTable[] = R"sql(
@@ -72,14 +85,6 @@ CREATE TABLE {table} (
 CREATE INDEX {name}_status_next_attempt_idx ON {table} (status, next_attempt_at);
 )sql";
 
-constexpr char kReceivedTable[] = R"sql(
-CREATE TABLE {table} (
-  idempotency_key text PRIMARY KEY,
-  received_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX {name}_received_at_idx ON {table} (received_at);
-)sql";
-
 absl::StatusOr<std::string> Render(const char* tmpl, std::string_view table) {
   if (absl::Status s = internal::ValidateTableName(table); !s.ok()) return s;
   const size_t dot = table.find('.');
@@ -92,6 +97,6 @@ absl::StatusOr<std::string> Render(const char* tmpl, std::string_view table) {
 absl::StatusOr<std::string> JobTableDdl(std::string_view table) { return Render(kJobTable, table); }
 absl::StatusOr<std::string> OutboxTableDdl(std::string_view table) { return Render(kOutboxTable, table); }
 absl::StatusOr<std::string> InboxTableDdl(std::string_view table) { return Render(kInboxTable, table); }
-absl::StatusOr<std::string> ReceivedTableDdl(std::string_view table) { return Render(kReceivedTable, table); }
+absl::StatusOr<std::string> PaceTableDdl(std::string_view table) { return Render(kPaceTable, table); }
 
 }  // namespace protectogram::jobs

@@ -22,8 +22,7 @@ absl::StatusOr<std::string> OutboxTableDdl(std::string_view table);
 // payload_json, headers, status (received | delivered | ignored), attempts, next_attempt_at, last_error,
 // delivered_at, processed_at.
 absl::StatusOr<std::string> InboxTableDdl(std::string_view table);
-// A table of idempotency keys for RecordOnce / IdempotentReceiver: idempotency_key (primary key),
-// received_at.
-absl::StatusOr<std::string> ReceivedTableDdl(std::string_view table);
+// The pace buckets of a paced outbox relay (key, tat): OutboxRelayOptions::pace_table.
+absl::StatusOr<std::string> PaceTableDdl(std::string_view table);
 
 }  // namespace protectogram::jobs

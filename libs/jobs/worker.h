@@ -13,11 +13,10 @@
 // Delivery is at least once: a handler can run again after a crash, a lost lease or a failed completion, so a
 // handler either is idempotent or writes its effect and ctx.CompleteIn(txn) in one transaction (then the
 // effect happens exactly once). A handler returns:
-//   OK                      -> done (or rescheduled, if it called ctx.RescheduleAfter/At);
-//   a permanent error       -> dead at once (retry.h: INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE,
-//   Permanent()); any other error         -> retried after the kind's RetryPolicy delay (or
-//   WithRetryAfter's), dead after
-//                              max_attempts claims.
+//   OK                   -> done (or rescheduled, if it called ctx.RescheduleAfter/At);
+//   a permanent error    -> dead at once (retry.h: INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE, Permanent());
+//   any other error      -> retried after the kind's RetryPolicy delay (or WithRetryAfter's), dead after
+//                           max_attempts claims.
 // Wake-ups: LISTEN on the table's channel (on listen_url: DATABASE_DIRECT_URL when set — a transaction pooler
 // cannot keep a LISTEN), a timer for the nearest run_at, and a slow safety rescan; no polling on the hot
 // path. Expired leases are reclaimed, done rows pruned after `keep_done`, and jobs_due sampled, by a
@@ -103,8 +102,8 @@ struct WorkerOptions {
 };
 
 // The URL a Worker or relay LISTENs on: DATABASE_DIRECT_URL when set (a session connection past a transaction
-// pooler), else DATABASE_URL. With kernel::ProcessConfig: ListenUrlFor(c.database_url,
-// c.database_direct_url).
+// pooler), else DATABASE_URL. With kernel::ProcessConfig:
+//   ListenUrlFor(c.database_url, c.database_direct_url)
 inline std::string ListenUrlFor(const std::string& database_url, const std::string& database_direct_url) {
   return database_direct_url.empty() ? database_url : database_direct_url;
 }
@@ -126,8 +125,8 @@ class Worker {
   // Starts the threads. INVALID_ARGUMENT for a malformed listen_url; FAILED_PRECONDITION if started twice.
   // Postgres being down is not an error: the worker retries in the background.
   absl::Status Start();
-  // Finishes running handlers, releases claimed jobs that did not start, completes finished ones, joins.
-  // Idempotent.
+  // Finishes running handlers, releases claimed jobs that did not start, completes finished ones, and
+  // joins. Idempotent.
   void Stop();
   // Something was scheduled in this process and may be due now (a cheap hint; LISTEN covers other processes).
   void Wake();

@@ -2,24 +2,25 @@
 // metrics and health endpoints, the gRPC server, readiness, signals and an ordered, bounded shutdown. It
 // knows nothing of Postgres: the service passes a readiness probe.
 //
-//   int main(int argc, char** argv) {
-//     // First line of main: blocks SIGTERM/SIGINT before any thread exists, handles --help/--version, loads
-//     // ProcessConfig (exit 2 with one "config error: ..." line), starts JSON logging.
-//     auto host = kernel::ServiceHost::CreateOrExit(argc, argv, kernel::IncidentDefaults());
-//     const kernel::ProcessConfig& config = host->config();
-//     IncidentConfig incident = kernel::ConfigOrExit(LoadIncidentConfig(kernel::ProcessEnv()));
+// A service's whole main (services/incident/main.cc):
 //
-//     pg::Pool pool(config.database_url, config.db_pool_size);
-//     host->SetReadinessProbe([&pool] { return pool.Ping(); });
-//     IncidentGrpc incident_api(..., config.admin_token);
-//     JobsAdminGrpc jobs_admin(..., config.admin_token);
-//     host->AddGrpcService(&incident_api);
-//     host->AddGrpcService(&jobs_admin);
-//     JobWorker worker(...);
-//     host->AddComponent("jobs", [&] { return worker.Start(); },
-//                        [&](absl::Time deadline) { worker.Stop(deadline); });
+//   int main(int argc, char** argv) {
+//     using namespace protectogram;
+//     auto host = kernel::ServiceHost::CreateOrExit(argc, argv, kernel::IncidentDefaults());
+//     auto runtime = services::DurableRuntime::CreateOrExit(
+//         *host, {.job_table = "incident.scheduled_actions",
+//                 .outbox_table = "incident.outbox_messages",
+//                 .inbox_table = "incident.inbox_events"});
+//     incident::IncidentGrpc api(*runtime);
+//     host->AddGrpcService(&api);
 //     return host->Run();  // 0 after a clean shutdown, 1 if something could not start
 //   }
+//
+// CreateOrExit is the first line of main: it blocks SIGTERM/SIGINT before any thread exists, handles --help
+// and --version, loads ProcessConfig (exit 2 with one "config error: ..." line) and starts JSON logging.
+// DurableRuntime (services/common/durable_runtime.h) adds everything that needs Postgres: the pool and the
+// readiness probe on it, the job worker and the outbox relay as components, the service's inbox, and the
+// JobsAdminService.
 //
 // Run() in order: readiness probe once, then polled; ops HTTP (METRICS_PORT: /metrics, /health/live,
 // /health/ready) when the process has METRICS_PORT; components in the order added; the gRPC server (with

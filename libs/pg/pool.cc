@@ -10,8 +10,7 @@
 
 namespace protectogram::pg {
 
-// ---- Transaction
-// ----------------------------------------------------------------------------------------------
+// ---- Transaction ------------------------------------------------------------------------------------------
 
 Transaction::Transaction(Transaction&& other) noexcept
     : pool_(std::exchange(other.pool_, nullptr)), conn_(std::move(other.conn_)) {}
@@ -69,8 +68,7 @@ absl::Status Transaction::Rollback() {
   return r.status();
 }
 
-// ---- Pool
-// -----------------------------------------------------------------------------------------------------
+// ---- Pool -------------------------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(PoolOptions options) {
   if (options.size < 1) return absl::InvalidArgumentError("pg pool size must be at least 1");

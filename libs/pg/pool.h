@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -110,9 +111,9 @@ class Pool {
   const PoolOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_
-  int leased_ = 0;                                 // connections handed out or being opened; guarded by mu_
-  int connect_failures_ = 0;                       // consecutive; guarded by mu_
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int leased_ ABSL_GUARDED_BY(mu_) = 0;            // connections handed out or being opened
+  int connect_failures_ ABSL_GUARDED_BY(mu_) = 0;  // consecutive
   absl::Time next_connect_at_ = absl::InfinitePast();
   std::string last_connect_error_;
   absl::BitGen bitgen_;

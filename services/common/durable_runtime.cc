@@ -17,6 +17,13 @@ std::unique_ptr<T> OrExit(absl::StatusOr<std::unique_ptr<T>> value, const char* 
   return *std::move(value);
 }
 
+jobs::OutboxRelayOptions RelayOptions(const DurableRuntimeOptions& options, const std::string& listen_url) {
+  jobs::OutboxRelayOptions relay = options.relay.value_or(jobs::OutboxRelayOptions{});
+  relay.table = options.outbox_table;
+  relay.listen_url = listen_url;
+  return relay;
+}
+
 }  // namespace
 
 std::unique_ptr<DurableRuntime> DurableRuntime::CreateOrExit(kernel::ServiceHost& host,
@@ -24,12 +31,14 @@ std::unique_ptr<DurableRuntime> DurableRuntime::CreateOrExit(kernel::ServiceHost
   const kernel::ProcessConfig& config = host.config();
   std::unique_ptr<DurableRuntime> rt(new DurableRuntime());
   // DB_POOL_SIZE is for the gRPC handlers; the worker (one per handler thread, plus claims and maintenance)
-  // and the outbox relay (two senders, plus claims and maintenance) get their connections on top of it.
+  // gets its connections on top of it. The outbox relay has a pool of its own (one per sender, plus claims
+  // and maintenance): a burst of requests must never leave a send that was carried out unrecorded for want
+  // of a connection.
   const int worker_connections = options.worker_threads + 2;
-  const int relay_connections = options.outbox_table.empty() ? 0 : 4;
-  rt->pool_ = OrExit(pg::Pool::Create({.url = config.database_url,
-                                       .size = config.db_pool_size + worker_connections + relay_connections}),
-                     "DATABASE_URL");
+  const int relay_threads = options.relay.has_value() ? options.relay->threads : 2;
+  rt->pool_ =
+      OrExit(pg::Pool::Create({.url = config.database_url, .size = config.db_pool_size + worker_connections}),
+             "DATABASE_URL");
   pg::Pool* pool = rt->pool_.get();
   host.SetReadinessProbe([pool] { return pool->Ping(); }, absl::Seconds(1));
 
@@ -41,10 +50,13 @@ std::unique_ptr<DurableRuntime> DurableRuntime::CreateOrExit(kernel::ServiceHost
           *pool, {.table = options.job_table, .listen_url = listen_url, .threads = options.worker_threads}),
       "job worker");
   if (!options.outbox_table.empty()) {
-    rt->outbox_ = OrExit(jobs::Outbox::Create(*pool, {.table = options.outbox_table}), "outbox");
-    rt->relay_ =
-        OrExit(jobs::OutboxRelay::Create(*pool, {.table = options.outbox_table, .listen_url = listen_url}),
-               "outbox relay");
+    rt->outbox_ =
+        OrExit(jobs::Outbox::Create(*pool, {.table = options.outbox_table, .notify = options.outbox_notify}),
+               "outbox");
+    rt->relay_pool_ =
+        OrExit(pg::Pool::Create({.url = config.database_url, .size = relay_threads + 2}), "DATABASE_URL");
+    rt->relay_ = OrExit(jobs::OutboxRelay::Create(*rt->relay_pool_, RelayOptions(options, listen_url)),
+                        "outbox relay");
   }
   if (!options.inbox_table.empty()) {
     rt->inbox_ = OrExit(jobs::Inbox::Create(*pool, {.table = options.inbox_table}), "inbox");
@@ -72,21 +84,11 @@ absl::StatusOr<bool> DurableRuntime::ReceiveOnce(std::string_view source, std::s
   if (auto status = google::protobuf::util::MessageToJsonString(event, &json); !status.ok()) {
     return absl::InvalidArgumentError("event cannot be encoded as JSON");
   }
-  absl::StatusOr<pg::Transaction> txn = pool_->Begin();
-  if (!txn.ok()) return txn.status();
-  absl::StatusOr<jobs::StoredEvent> stored = inbox_->Store(*txn,
-                                                           {.provider = std::string(source),
-                                                            .provider_event_id = std::string(event_key),
-                                                            .payload = json,
-                                                            .payload_json = json},
-                                                           /*handled=*/true);
-  if (!stored.ok()) return stored.status();
-  if (stored->duplicate) return false;  // the transaction rolls back: nothing to change
-  if (effect) {
-    if (absl::Status status = effect(*txn); !status.ok()) return status;
-  }
-  if (absl::Status status = txn->Commit(); !status.ok()) return status;
-  return true;
+  return inbox_->ReceiveOnce({.provider = std::string(source),
+                              .provider_event_id = std::string(event_key),
+                              .payload = json,
+                              .payload_json = json},
+                             effect);
 }
 
 }  // namespace protectogram::services

@@ -5,9 +5,8 @@
 //
 //   auto host = kernel::ServiceHost::CreateOrExit(argc, argv, kernel::IncidentDefaults());
 //   auto runtime = services::DurableRuntime::CreateOrExit(*host, {.job_table = "incident.scheduled_actions",
-//                                                                  .outbox_table =
-//                                                                  "incident.outbox_messages", .inbox_table =
-//                                                                  "incident.inbox_events"});
+//                                                                .outbox_table = "incident.outbox_messages",
+//                                                                .inbox_table = "incident.inbox_events"});
 //   runtime->worker().Register("cascade_step", ...);   // before Run
 //   return host->Run();
 #pragma once
@@ -16,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +35,13 @@ struct DurableRuntimeOptions {
   std::string outbox_table;  // "" when the service sends no commands
   std::string inbox_table;   // "" when nothing is delivered to the service as events
   int worker_threads = 2;
+  // The outbox relay's options when the defaults do not fit (more senders, pacing, a longer lease); the
+  // runtime fills in table, listen_url and metrics.
+  std::optional<jobs::OutboxRelayOptions> relay;
+  // NOTIFY the relays at each enqueue's commit. Postgres serializes every commit that NOTIFYs (one lock on the
+  // notification queue), so a service that enqueues on its request path and wakes its own relay in-process
+  // turns it off and lets the other replicas find its rows by their rescan (OutboxRelayOptions).
+  bool outbox_notify = true;
 };
 
 class DurableRuntime {
@@ -50,13 +57,13 @@ class DurableRuntime {
   jobs::Outbox* outbox() { return outbox_.get(); }
   jobs::OutboxRelay* outbox_relay() { return relay_.get(); }
 
-  using Effect = std::function<absl::Status(pg::Transaction& txn)>;
+  using Effect = jobs::Inbox::Effect;
 
   // Records one delivered event in the service's inbox and applies `effect` in the same transaction, exactly
   // once: (source, event_key) is unique. Returns true the first time, false for a repeat (acknowledge it,
   // change nothing). The event is kept as JSON for the timeline and for replays. INVALID_ARGUMENT for an
   // empty key; UNAVAILABLE when Postgres is down (the sender retries); an error of `effect` rolls everything
-  // back.
+  // back. FAILED_PRECONDITION if the service has no inbox. jobs::Inbox::ReceiveOnce does the work.
   absl::StatusOr<bool> ReceiveOnce(std::string_view source, std::string_view event_key,
                                    const google::protobuf::Message& event, const Effect& effect = nullptr);
 
@@ -67,6 +74,7 @@ class DurableRuntime {
   std::unique_ptr<jobs::JobStore> job_store_;
   std::unique_ptr<jobs::Worker> worker_;
   std::unique_ptr<jobs::Outbox> outbox_;
+  std::unique_ptr<pg::Pool> relay_pool_;  // declared before relay_: outlives it
   std::unique_ptr<jobs::OutboxRelay> relay_;
   std::unique_ptr<jobs::Inbox> inbox_;
   std::unique_ptr<jobs::JobsAdminService> admin_;

@@ -123,8 +123,7 @@ std::atomic<int> g_database_counter{0};
 
 }  // namespace
 
-// ---- PgCluster
-// ------------------------------------------------------------------------------------------------
+// ---- PgCluster --------------------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::Create(PgClusterOptions options) {
   std::unique_ptr<PgCluster> cluster(new PgCluster());
@@ -335,8 +334,7 @@ absl::Status PgCluster::DropDatabase(std::string_view name) {
   return AdminExecute(absl::StrCat("DROP DATABASE IF EXISTS ", QuoteIdent(name), " WITH (FORCE)"));
 }
 
-// ---- PgEnvironment
-// --------------------------------------------------------------------------------------------
+// ---- PgEnvironment ----------------------------------------------------------------------------------------
 
 namespace {
 
@@ -386,8 +384,7 @@ void PgEnvironment::Shutdown() {
   state.cluster.reset();
 }
 
-// ---- PgTest
-// ---------------------------------------------------------------------------------------------------
+// ---- PgTest -----------------------------------------------------------------------------------------------
 
 void PgTest::SetUp() {
   absl::StatusOr<PgCluster*> cluster = PgEnvironment::Cluster();

@@ -3,14 +3,12 @@
 // due, woken early by LISTEN/NOTIFY or an in-process Wake().
 //
 // Threads:
-//   - a dispatcher: waits on the Listener (or a condition variable when there is no LISTEN) with a timeout
-//   set
-//     to the planner's next wake-up (the nearest known due time or the safety rescan), and turns
-//     notifications and passed deadlines into a due hint;
-//   - N executors: when there is a due hint and fewer claimed rows are queued than there are executors, one
-//   of
-//     them claims a batch (one claim in flight at a time); all of them take claimed rows from the queue and
-//     process them; rows reported done are completed together (one statement per batch);
+//   - a dispatcher: waits on the Listener (or a condition variable when there is no LISTEN) with a
+//     timeout set to the planner's next wake-up (the nearest known due time or the safety rescan), and
+//     turns notifications and passed deadlines into a due hint;
+//   - N executors: when there is a due hint and fewer claimed rows are queued than there are executors,
+//     one of them claims a batch (one claim in flight at a time); all of them take claimed rows from the
+//     queue and process them; rows reported done are completed together (one statement per batch);
 //   - a maintenance thread running the periodic tasks (lease reclaim, prune, gauges).
 // Stop(): executors finish the row in hand, queued rows that were claimed but not started are released back
 // to the table, finished ones are completed, and every thread is joined.
@@ -28,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
@@ -73,6 +72,9 @@ struct EngineOptions {
   int batch_size = 32;     // rows per claim and per completion statement
   absl::Duration rescan_interval = absl::Seconds(30);
   Clock* clock = nullptr;  // nullptr: DefaultClock()
+  // Claim no more rows than there are idle executors (at most batch_size), so that a claimed row starts at
+  // once instead of waiting in the queue: for claims whose decision depends on when the row runs (pacing).
+  bool claim_for_idle_only = false;
 };
 
 template <typename Item>
@@ -230,16 +232,19 @@ class Engine {
   void ExecLoop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
-      if (planner_.due() && !planner_.claiming() && static_cast<int>(ready_.size()) < options_.threads) {
+      if (planner_.due() && !planner_.claiming() && static_cast<int>(ready_.size()) < options_.threads &&
+          ClaimLimitLocked() > 0) {
         ClaimLocked(lock);
         continue;
       }
       if (!ready_.empty()) {
         Item item = std::move(ready_.front());
         ready_.pop_front();
+        ++busy_;
         lock.unlock();
         const bool done = ops_.process(item);
         lock.lock();
+        --busy_;
         if (done) {
           done_.push_back(std::move(item));
           if (static_cast<int>(done_.size()) >= options_.batch_size) FlushDoneLocked(lock);
@@ -255,15 +260,22 @@ class Engine {
     }
   }
 
+  int ClaimLimitLocked() const {
+    if (!options_.claim_for_idle_only) return options_.batch_size;
+    const int idle = options_.threads - busy_ - static_cast<int>(ready_.size());
+    return std::clamp(idle, 0, options_.batch_size);
+  }
+
   void ClaimLocked(std::unique_lock<std::mutex>& lock) {
     planner_.ClaimStarted();
+    const int limit = ClaimLimitLocked();
     lock.unlock();
     const absl::Time sent = clock_.Now();
-    absl::StatusOr<ClaimBatch<Item>> batch = ops_.claim(options_.batch_size);
+    absl::StatusOr<ClaimBatch<Item>> batch = ops_.claim(limit);
     const absl::Time received = clock_.Now();
     lock.lock();
     if (batch.ok()) {
-      batch->outcome.full_batch = static_cast<int>(batch->items.size()) >= options_.batch_size;
+      batch->outcome.full_batch = static_cast<int>(batch->items.size()) >= limit;
       planner_.ClaimFinished(batch->outcome, sent, received);
       for (Item& item : batch->items) ready_.push_back(std::move(item));
       claim_failures_ = 0;
@@ -332,15 +344,16 @@ class Engine {
   std::condition_variable exec_cv_;
   std::condition_variable dispatch_cv_;
   std::condition_variable maintenance_cv_;
-  WakePlanner planner_;                                      // guarded by mu_
-  std::deque<Item> ready_;                                   // claimed, not started; guarded by mu_
-  std::vector<Item> done_;                                   // finished, not completed; guarded by mu_
-  absl::Time dispatcher_deadline_ = absl::InfiniteFuture();  // guarded by mu_
-  bool dispatcher_kick_ = false;                             // guarded by mu_
-  bool started_ = false;
-  bool stopping_ = false;
-  bool stopped_ = false;
-  int claim_failures_ = 0;
+  WakePlanner planner_ ABSL_GUARDED_BY(mu_);
+  std::deque<Item> ready_ ABSL_GUARDED_BY(mu_);  // claimed, not started
+  std::vector<Item> done_ ABSL_GUARDED_BY(mu_);  // finished, not completed
+  absl::Time dispatcher_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool dispatcher_kick_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  int claim_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  int busy_ ABSL_GUARDED_BY(mu_) = 0;  // executors inside ops_.process
 
   std::thread dispatcher_;
   std::vector<std::thread> executors_;

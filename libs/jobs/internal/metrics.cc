@@ -17,8 +17,14 @@ kernel::Gauge& JobsDueMetric(kernel::MetricsRegistry& registry) {
 }
 
 kernel::Counter& OutboxSentMetric(kernel::MetricsRegistry& registry) {
-  return registry.AddCounter("outbox_sent_total", "Outbox send attempts by channel and outcome.",
-                             {"channel", "result"});
+  return registry.AddCounter("outbox_sent_total", "Outbox messages the receiver acknowledged, by channel.",
+                             {"channel"});
+}
+
+kernel::Counter& OutboxFailedMetric(kernel::MetricsRegistry& registry) {
+  return registry.AddCounter("outbox_failed_total",
+                             "Outbox sends that failed (retried, throttled or dead), by channel and reason.",
+                             {"channel", "reason"});
 }
 
 kernel::Counter& DuplicateInboxMetric(kernel::MetricsRegistry& registry) {

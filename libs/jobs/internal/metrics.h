@@ -11,8 +11,10 @@ kernel::Histogram& JobLagMetric(kernel::MetricsRegistry& registry);
 kernel::Counter& JobsTotalMetric(kernel::MetricsRegistry& registry);
 // jobs_due{queue}: due and not claimed, sampled by each worker.
 kernel::Gauge& JobsDueMetric(kernel::MetricsRegistry& registry);
-// outbox_sent_total{channel,result}: result is sent, duplicate, retry, dead.
+// outbox_sent_total{channel}: acknowledged by the receiver (a duplicate it already had counts too).
 kernel::Counter& OutboxSentMetric(kernel::MetricsRegistry& registry);
+// outbox_failed_total{channel,reason}: every failed send; reason is FailureReasonOf (retry.h).
+kernel::Counter& OutboxFailedMetric(kernel::MetricsRegistry& registry);
 // duplicate_inbox_dropped_total: stores of an event already in the inbox.
 kernel::Counter& DuplicateInboxMetric(kernel::MetricsRegistry& registry);
 // inbox_delivered_total{queue,result}: result is delivered, retry, ignored.

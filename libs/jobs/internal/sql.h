@@ -37,8 +37,8 @@ class BoundQuery {
 // A Postgres array literal with NULL elements ({"a",NULL,"b"}), for `$n::text[]` / `$n::jsonb[]`.
 std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values);
 
-// Microseconds since the Unix epoch: how times travel to and from SQL exactly ("timestamptz 'epoch' + $n *
-// interval '1 microsecond'" / "(extract(epoch FROM t) * 1000000)::bigint").
+// Microseconds since the Unix epoch: how times travel to and from SQL exactly
+// ("timestamptz 'epoch' + $n * interval '1 microsecond'" / "(extract(epoch FROM t) * 1000000)::bigint").
 inline int64_t DurationMicros(absl::Duration d) { return absl::ToInt64Microseconds(d); }
 
 }  // namespace protectogram::jobs::internal

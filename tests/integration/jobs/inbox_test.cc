@@ -1,14 +1,20 @@
 // The inbox on edge.inbox_events and incident.inbox_events: one row per event however often it arrives, one
-// delivery per row, redelivery until acknowledged, batched stores.
+// delivery per row, redelivery until acknowledged, batched stores; and the receiving side, ReceiveOnce: one
+// effect per event however often and however concurrently it arrives, nothing kept when the effect fails,
+// lost races retried.
 #include "libs/jobs/inbox.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "libs/jobs/internal/metrics.h"
 #include "tests/integration/jobs/jobs_test_util.h"
@@ -211,6 +217,227 @@ TEST_F(InboxTest, TheReceivingServiceStoresAndHandlesInOneTransaction) {
   EXPECT_EQ(
       inbox_->Store({.provider = "p", .provider_event_id = "x", .payload_json = "{oops"}).status().code(),
       absl::StatusCode::kInvalidArgument);
+}
+
+// ---- ReceiveOnce ----------------------------------------------------------------------------------------
+
+constexpr pg::Query kApplyEffect{"test_apply_effect", R"sql(
+INSERT INTO effects (event_id, runs) VALUES ($1, 1)
+ON CONFLICT (event_id) DO UPDATE SET runs = effects.runs + 1)sql"};
+
+// A service receiving commands (or delivered events) into incident.inbox_events; the effect counts its runs.
+class ReceiveOnceTest : public InboxTest {
+ protected:
+  void SetUp() override {
+    InboxTest::SetUp();
+    Exec("CREATE TABLE effects (event_id text PRIMARY KEY, runs integer NOT NULL)");
+    service_inbox_ = *Inbox::Create(db(), {.table = "incident.inbox_events", .metrics = &metrics_});
+  }
+  static InboxEvent Command(const std::string& key) {
+    return InboxEvent{.provider = "incident",
+                      .provider_event_id = key,
+                      .payload = R"({"text":"alert"})",
+                      .payload_json = R"({"text":"alert"})"};
+  }
+  static Inbox::Effect Apply(const std::string& key) {
+    return [key](pg::Transaction& txn) { return txn.Execute(kApplyEffect, {key}).status(); };
+  }
+  // How often the effect of `key` committed; 0 if never.
+  int64_t Runs(const std::string& key) {
+    return std::max<int64_t>(0, QueryInt("SELECT runs FROM effects WHERE event_id = '" + key + "'"));
+  }
+  int64_t Stored() { return QueryInt("SELECT count(*) FROM incident.inbox_events"); }
+
+  std::unique_ptr<Inbox> service_inbox_;
+};
+
+TEST_F(ReceiveOnceTest, TheFirstReceiptAppliesTheEffectAndARepeatAnswersFalseChangingNothing) {
+  absl::StatusOr<bool> first = service_inbox_->ReceiveOnce(Command("cmd:1"), Apply("cmd:1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(*first);
+  int calls = 0;
+  absl::StatusOr<bool> again = service_inbox_->ReceiveOnce(Command("cmd:1"), [&](pg::Transaction& txn) {
+    ++calls;
+    return Apply("cmd:1")(txn);
+  });
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(Runs("cmd:1"), 1);
+  EXPECT_EQ(Duplicates(), 1);
+  // Stored as handled: delivered and processed, so no relay ever picks it up.
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.inbox_events WHERE provider = 'incident' "
+                     "AND provider_event_id = 'cmd:1' AND status = 'delivered' AND processed_at IS NOT NULL "
+                     "AND payload_json IS NOT NULL"),
+            1);
+  // Without an effect, only the event is recorded.
+  EXPECT_TRUE(*service_inbox_->ReceiveOnce(Command("cmd:2"), nullptr));
+  EXPECT_FALSE(*service_inbox_->ReceiveOnce(Command("cmd:2"), nullptr));
+  // No key: refused before anything runs.
+  EXPECT_EQ(service_inbox_->ReceiveOnce({.provider = "incident", .provider_event_id = ""}, Apply("x"))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      service_inbox_->ReceiveOnce({.provider = "", .provider_event_id = "x"}, Apply("x")).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Runs("x"), 0);
+  EXPECT_EQ(Stored(), 2);
+}
+
+TEST_F(ReceiveOnceTest, AnEffectsErrorRollsEverythingBackSoAResendAppliesIt) {
+  int calls = 0;
+  absl::StatusOr<bool> failed = service_inbox_->ReceiveOnce(Command("cmd:3"), [&](pg::Transaction& txn) {
+    ++calls;
+    if (absl::Status s = Apply("cmd:3")(txn); !s.ok()) return s;
+    return absl::UnavailableError("provider down");
+  });
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(calls, 1);  // only ABORTED is retried here; the sender retries the rest
+  absl::StatusOr<bool> refused = service_inbox_->ReceiveOnce(
+      Command("cmd:3"), [](pg::Transaction&) { return absl::InvalidArgumentError("bad command"); });
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Runs("cmd:3"), 0);
+  EXPECT_EQ(Stored(), 0);  // the event is not kept either
+
+  absl::StatusOr<bool> resent = service_inbox_->ReceiveOnce(Command("cmd:3"), Apply("cmd:3"));
+  ASSERT_TRUE(resent.ok()) << resent.status();
+  EXPECT_TRUE(*resent);
+  EXPECT_EQ(Runs("cmd:3"), 1);
+  EXPECT_EQ(Stored(), 1);
+}
+
+TEST_F(ReceiveOnceTest, ConcurrentReceiptsOfTheSameKeysApplyEachOnce) {
+  constexpr int kKeys = 8;
+  constexpr int kReceiptsPerKey = 6;
+  constexpr int kThreads = kKeys * kReceiptsPerKey;
+  std::unique_ptr<pg::Pool> pool = *pg::Pool::Create({.url = db_url(), .size = kThreads});
+  auto inbox = *Inbox::Create(*pool, {.table = "incident.inbox_events", .metrics = &metrics_});
+  std::barrier start(kThreads);
+  std::vector<absl::StatusOr<bool>> results(kThreads, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string key = "race:" + std::to_string(i % kKeys);
+      start.arrive_and_wait();
+      results[i] = inbox->ReceiveOnce(Command(key), [&, key](pg::Transaction& txn) {
+        // Hold the event's row a while, so the other receipts of the key queue behind it.
+        if (auto r = txn.Execute(pg::Query{"test_sleep", "SELECT pg_sleep(0.05)"}); !r.ok())
+          return r.status();
+        return Apply(key)(txn);
+      });
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::vector<int> applied(kKeys, 0);
+  for (int i = 0; i < kThreads; ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].status();
+    if (*results[i]) ++applied[i % kKeys];
+  }
+  for (int k = 0; k < kKeys; ++k) {
+    EXPECT_EQ(applied[k], 1) << "race:" << k;
+    EXPECT_EQ(Runs("race:" + std::to_string(k)), 1);
+  }
+  EXPECT_EQ(Stored(), kKeys);
+  EXPECT_EQ(Duplicates(), kThreads - kKeys);
+}
+
+TEST_F(ReceiveOnceTest, AReceiptWaitingOnOneThatRollsBackAppliesTheEvent) {
+  std::atomic<bool> holding{false};
+  absl::StatusOr<bool> failed = absl::UnknownError("not run");
+  std::thread first([&] {
+    failed = service_inbox_->ReceiveOnce(Command("cmd:5"), [&](pg::Transaction&) {
+      holding = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      return absl::UnavailableError("provider down");
+    });
+  });
+  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const absl::Time started = absl::Now();
+  absl::StatusOr<bool> second = service_inbox_->ReceiveOnce(Command("cmd:5"), Apply("cmd:5"));
+  const absl::Duration waited = absl::Now() - started;
+  first.join();
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(*second);
+  EXPECT_GE(waited, absl::Milliseconds(200));  // it waited for the first one's outcome
+  EXPECT_EQ(Runs("cmd:5"), 1);
+  EXPECT_EQ(Stored(), 1);
+}
+
+TEST_F(ReceiveOnceTest, ALostDeadlockIsRetriedAndBothReceiptsApply) {
+  Exec("CREATE TABLE counters (id integer PRIMARY KEY, n integer NOT NULL)");
+  Exec("INSERT INTO counters VALUES (1, 0), (2, 0)");
+  constexpr pg::Query kBump{"test_bump", "UPDATE counters SET n = n + 1 WHERE id = $1"};
+  std::barrier both_hold_one(2);
+  std::atomic<int> attempts{0};
+  std::atomic<int> finished{0};
+  std::mutex errors_mu;
+  std::string errors;  // what the lost attempts saw
+  // Bumps `a` then `b`. The first attempt waits until the other receipt holds its first row, so the two
+  // cross: Postgres breaks the deadlock (40P01, ABORTED) and the loser's transaction runs again. The retry
+  // waits until the winner has finished, so the test does not depend on who gets a freed row first.
+  auto crossing = [&](int a, int b) {
+    return [&, a, b, first_attempt = std::make_shared<bool>(true)](pg::Transaction& txn) -> absl::Status {
+      ++attempts;
+      const bool first = *first_attempt;
+      *first_attempt = false;
+      if (!first) {
+        EXPECT_TRUE(WaitFor([&] { return finished.load() > 0; }, absl::Seconds(10)));
+      }
+      absl::Status s = txn.Execute(kBump, {a}).status();
+      if (s.ok() && first) both_hold_one.arrive_and_wait();
+      if (s.ok()) s = txn.Execute(kBump, {b}).status();
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(errors_mu);
+        errors += std::to_string(a) + (first ? " first: " : " retry: ") + s.ToString() + "\n";
+      }
+      return s;
+    };
+  };
+  absl::StatusOr<bool> one = absl::UnknownError("not run");
+  absl::StatusOr<bool> two = absl::UnknownError("not run");
+  std::thread t1([&] {
+    one = service_inbox_->ReceiveOnce(Command("cmd:6a"), crossing(1, 2));
+    ++finished;
+  });
+  std::thread t2([&] {
+    two = service_inbox_->ReceiveOnce(Command("cmd:6b"), crossing(2, 1));
+    ++finished;
+  });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_TRUE(*one);
+  EXPECT_TRUE(*two);
+  EXPECT_EQ(attempts.load(), 3) << errors;  // the loser ran once more
+  EXPECT_EQ(QueryInt("SELECT n FROM counters WHERE id = 1"), 2);
+  EXPECT_EQ(QueryInt("SELECT n FROM counters WHERE id = 2"), 2);
+  EXPECT_EQ(Stored(), 2);
+}
+
+TEST_F(ReceiveOnceTest, ARaceLostEveryTimeIsReturnedAfterThreeAttempts) {
+  int calls = 0;
+  absl::StatusOr<bool> lost = service_inbox_->ReceiveOnce(Command("cmd:7"), [&](pg::Transaction& txn) {
+    ++calls;
+    if (absl::Status s = Apply("cmd:7")(txn); !s.ok()) return s;
+    return absl::AbortedError("could not serialize access");
+  });
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(Runs("cmd:7"), 0);
+  EXPECT_EQ(Stored(), 0);
+  // A race lost once, then won: applied once.
+  calls = 0;
+  absl::StatusOr<bool> won = service_inbox_->ReceiveOnce(Command("cmd:7"), [&](pg::Transaction& txn) {
+    if (absl::Status s = Apply("cmd:7")(txn); !s.ok()) return s;
+    return ++calls == 1 ? absl::AbortedError("could not serialize access") : absl::OkStatus();
+  });
+  ASSERT_TRUE(won.ok()) << won.status();
+  EXPECT_TRUE(*won);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(Runs("cmd:7"), 1);
 }
 
 }  // namespace

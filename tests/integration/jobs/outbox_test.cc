@@ -1,6 +1,6 @@
 // The outbox end to end with a real gRPC receiver on loopback (a NotificationService.Send that applies each
-// command through an IdempotentReceiver): the receiver down for a while, then up; a lost acknowledgement; the
-// writer's transaction deciding whether a command exists at all.
+// command through its inbox, Inbox::ReceiveOnce): the receiver down for a while, then up; a lost
+// acknowledgement; the writer's transaction deciding whether a command exists at all.
 #include "libs/jobs/outbox.h"
 
 #include <grpcpp/grpcpp.h>
@@ -10,8 +10,8 @@
 #include <mutex>
 #include <set>
 
+#include "libs/jobs/inbox.h"
 #include "libs/jobs/internal/metrics.h"
-#include "libs/jobs/receiver.h"
 #include "libs/jobs/schema.h"
 #include "libs/kernel/rpc.h"
 #include "protectogram/notification/v1/notification.grpc.pb.h"
@@ -30,13 +30,15 @@ constexpr pg::Query kStateChange{"test_state_change", "INSERT INTO state_changes
 // The receiving service: Send applies its command once per idempotency key.
 class FakeNotificationService final : public nv1::NotificationService::Service {
  public:
-  explicit FakeNotificationService(IdempotentReceiver& receiver) : receiver_(receiver) {}
+  explicit FakeNotificationService(Inbox& inbox) : inbox_(inbox) {}
   grpc::Status Send(grpc::ServerContext*, const nv1::SendRequest* request,
                     nv1::SendResponse* response) override {
     ++calls;
-    absl::StatusOr<bool> applied = receiver_.Apply(request->idempotency_key(), [&](pg::Transaction& txn) {
-      return txn.Execute(kCountEffect, {request->idempotency_key()}).status();
-    });
+    absl::StatusOr<bool> applied = inbox_.ReceiveOnce(
+        {.provider = "incident", .provider_event_id = request->idempotency_key(), .payload = request->text()},
+        [&](pg::Transaction& txn) {
+          return txn.Execute(kCountEffect, {request->idempotency_key()}).status();
+        });
     if (!applied.ok()) return kernel::ToGrpcStatus(applied.status());
     response->set_duplicate(!*applied);
     if (!*applied) ++duplicates;
@@ -46,7 +48,7 @@ class FakeNotificationService final : public nv1::NotificationService::Service {
   std::atomic<int> duplicates{0};
 
  private:
-  IdempotentReceiver& receiver_;
+  Inbox& inbox_;
 };
 
 class OutboxTest : public JobsTest {
@@ -55,14 +57,14 @@ class OutboxTest : public JobsTest {
     JobsTest::SetUp();
     Exec("CREATE TABLE effect_counts (job_key text PRIMARY KEY, runs integer NOT NULL)");
     Exec("CREATE TABLE state_changes (what text NOT NULL)");
-    absl::StatusOr<std::string> ddl = ReceivedTableDdl("notification_received");
+    absl::StatusOr<std::string> ddl = InboxTableDdl("notification_inbox");
     absl::StatusOr<pg::Transaction> txn = db().Begin();
     ASSERT_TRUE(txn.ok());
     ASSERT_TRUE(txn->ExecuteScript(pg::Query{"ddl", ddl->c_str()}).ok());
     ASSERT_TRUE(txn->Commit().ok());
     outbox_ = *Outbox::Create(db(), {.table = kOutbox});
-    receiver_ = *IdempotentReceiver::Create(db(), "notification_received");
-    service_ = std::make_unique<FakeNotificationService>(*receiver_);
+    receiver_inbox_ = *Inbox::Create(db(), {.table = "notification_inbox", .metrics = &metrics_});
+    service_ = std::make_unique<FakeNotificationService>(*receiver_inbox_);
   }
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::system_clock::now());
@@ -135,7 +137,7 @@ class OutboxTest : public JobsTest {
   }
 
   std::unique_ptr<Outbox> outbox_;
-  std::unique_ptr<IdempotentReceiver> receiver_;
+  std::unique_ptr<Inbox> receiver_inbox_;
   std::unique_ptr<FakeNotificationService> service_;
   std::unique_ptr<grpc::Server> server_;
 };
@@ -176,9 +178,8 @@ TEST_F(OutboxTest, EveryCommandArrivesOnceAfterTheReceiverComesBack) {
   EXPECT_EQ(QueryInt("SELECT count(*) FROM effect_counts"), kCommands);
   EXPECT_EQ(QueryInt("SELECT max(runs) FROM effect_counts"), 1);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.outbox_messages"), kCommands);  // not the rolled-back one
-  EXPECT_EQ(internal::OutboxSentMetric(metrics_).WithLabels({"notification.send", "sent"}).Value(),
-            kCommands);
-  EXPECT_GE(internal::OutboxSentMetric(metrics_).WithLabels({"notification.send", "retry"}).Value(),
+  EXPECT_EQ(internal::OutboxSentMetric(metrics_).WithLabels({"notification.send"}).Value(), kCommands);
+  EXPECT_GE(internal::OutboxFailedMetric(metrics_).WithLabels({"notification.send", "unavailable"}).Value(),
             2 * kCommands);
 }
 
@@ -266,24 +267,6 @@ TEST_F(OutboxTest, AfterMaxAttemptsAMessageIsDeadAndCanBeRedriven) {
       WaitFor([&] { return outbox_->Get("incident:10:alert:1")->status == "sent"; }, absl::Seconds(5)));
   EXPECT_EQ(calls.load(), 4);
   relay->Stop();
-}
-
-TEST_F(OutboxTest, RecordOnceInTheCallersTransaction) {
-  absl::StatusOr<pg::Transaction> txn = db().Begin();
-  ASSERT_TRUE(txn.ok());
-  EXPECT_TRUE(*RecordOnce(*txn, "notification_received", "k1"));
-  EXPECT_FALSE(*RecordOnce(*txn, "notification_received", "k1"));
-  ASSERT_TRUE(txn->Commit().ok());
-  txn = db().Begin();
-  EXPECT_FALSE(*receiver_->RecordOnce(*txn, "k1"));
-  EXPECT_EQ(RecordOnce(*txn, "bad name", "k").status().code(), absl::StatusCode::kInvalidArgument);
-  // An effect that fails leaves the key unrecorded, so a resend applies it.
-  absl::StatusOr<bool> failed =
-      receiver_->Apply("k2", [](pg::Transaction&) { return absl::UnavailableError("provider down"); });
-  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
-  absl::StatusOr<bool> applied = receiver_->Apply("k2", [](pg::Transaction&) { return absl::OkStatus(); });
-  ASSERT_TRUE(applied.ok());
-  EXPECT_TRUE(*applied);
 }
 
 }  // namespace

@@ -68,7 +68,7 @@ TEST_F(ProcessTest, AJobDueInFiveSecondsRunsOnceAfterItsProcessIsKilledAndRestar
 }
 
 TEST_F(ProcessTest, ARelayKilledBetweenSendAndMarkSentResendsWithoutASecondEffect) {
-  absl::StatusOr<std::string> ddl = ReceivedTableDdl("jobs_test_received");
+  absl::StatusOr<std::string> ddl = InboxTableDdl("jobs_test_inbox");
   ASSERT_TRUE(ddl.ok());
   {
     absl::StatusOr<pg::Transaction> txn = db().Begin();
@@ -96,6 +96,7 @@ TEST_F(ProcessTest, ARelayKilledBetweenSendAndMarkSentResendsWithoutASecondEffec
   ASSERT_FALSE(second.WaitForLine("sent cmd:1 applied=0", 10s).empty()) << second.Stdout() << second.Stderr();
   ASSERT_TRUE(WaitFor([&] { return outbox->Get("cmd:1")->status == "sent"; }, absl::Seconds(5)));
   EXPECT_EQ(Effects("cmd:1"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM jobs_test_inbox"), 1);
   EXPECT_EQ(outbox->Get("cmd:1")->attempts, 2);
   second.Signal(SIGTERM);
   EXPECT_EQ(second.WaitExit(10s), 0) << second.Stderr();

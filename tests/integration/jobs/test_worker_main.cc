@@ -7,7 +7,7 @@
 //       <us>").
 //   jobs_test_worker outbox [--crash-after-send] [--lease-ms=N]
 //       Runs a jobs::OutboxRelay on incident.outbox_messages. Channel "test.effect" applies the message
-//       through an IdempotentReceiver on jobs_test_received (the effect: a jobs_test_effects row). With
+//       through Inbox::ReceiveOnce on jobs_test_inbox (the effect: a jobs_test_effects row). With
 //       --crash-after-send the sender prints "sent <key>" after applying and then hangs, so the test can
 //       SIGKILL the process between the receiver's acknowledgement and marking the message sent.
 // Environment: DATABASE_URL.
@@ -20,9 +20,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "libs/jobs/inbox.h"
 #include "libs/jobs/job_store.h"
 #include "libs/jobs/outbox.h"
-#include "libs/jobs/receiver.h"
 #include "libs/jobs/worker.h"
 #include "libs/kernel/log.h"
 #include "libs/pg/pool.h"
@@ -83,7 +83,7 @@ int RunWorker(pg::Pool& pool, const std::string& url, const std::string& schedul
 }
 
 int RunOutbox(pg::Pool& pool, const std::string& url, bool crash_after_send, int64_t lease_ms) {
-  auto receiver = jobs::IdempotentReceiver::Create(pool, "jobs_test_received");
+  auto receiver = jobs::Inbox::Create(pool, {.table = "jobs_test_inbox"});
   if (!receiver.ok()) return Fail(receiver.status());
   auto relay = jobs::OutboxRelay::Create(
       pool, {.table = "incident.outbox_messages",
@@ -93,9 +93,9 @@ int RunOutbox(pg::Pool& pool, const std::string& url, bool crash_after_send, int
              .retry = jobs::RetryPolicy::Exponential(absl::Milliseconds(100), absl::Milliseconds(500))});
   if (!relay.ok()) return Fail(relay.status());
   (*relay)->RegisterSender("test.effect", [&](const jobs::OutboxMessage& m) -> absl::Status {
-    absl::StatusOr<bool> applied = (*receiver)->Apply(m.idempotency_key, [&](pg::Transaction& txn) {
-      return txn.Execute(kInsertEffect, {m.idempotency_key}).status();
-    });
+    absl::StatusOr<bool> applied = (*receiver)->ReceiveOnce(
+        {.provider = "incident", .provider_event_id = m.idempotency_key, .payload = m.payload_json},
+        [&](pg::Transaction& txn) { return txn.Execute(kInsertEffect, {m.idempotency_key}).status(); });
     if (!applied.ok()) return applied.status();
     Say("sent " + m.idempotency_key + " applied=" + (*applied ? "1" : "0"));
     if (crash_after_send) {

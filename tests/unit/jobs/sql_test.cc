@@ -50,7 +50,8 @@ TEST(SchemaTest, DdlNamesIndexesAfterTheTable) {
   EXPECT_EQ(JobTableDdl("x; drop").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(OutboxTableDdl("a.outbox").ok());
   EXPECT_TRUE(InboxTableDdl("a.inbox").ok());
-  EXPECT_TRUE(ReceivedTableDdl("a.received").ok());
+  EXPECT_TRUE(PaceTableDdl("a.outbox_pace").ok());
+  EXPECT_NE(OutboxTableDdl("a.outbox")->find("pace_keys text[]"), std::string::npos);
 }
 
 TEST(ChannelTest, ChannelsFitInAnIdentifier) {
