@@ -32,4 +32,19 @@ grpc::Status IncidentGrpc::OnCallOutcome(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status IncidentGrpc::OnDeliveryOutcome(grpc::ServerContext* context,
+                                             const v1::OnDeliveryOutcomeRequest* request,
+                                             v1::OnDeliveryOutcomeResponse* response) {
+  kernel::RpcScope scope(context, kernel::Auth::kNone, "");
+  absl::StatusOr<bool> applied = runtime_.ReceiveOnce("notification", request->event_key(), *request);
+  if (!applied.ok()) return kernel::ToGrpcStatus(applied.status());
+  response->set_duplicate(!*applied);
+  kernel::LogInfo(*applied ? "delivery outcome received" : "delivery outcome repeated",
+                  {{"event_key", request->event_key()},
+                   {"report_key", request->report_key()},
+                   {"delivered", request->delivered()},
+                   {"reason", request->reason()}});
+  return grpc::Status::OK;
+}
+
 }  // namespace protectogram::incident

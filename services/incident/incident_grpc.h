@@ -19,6 +19,10 @@ class IncidentGrpc final : public v1::IncidentService::Service {
   // INVALID_ARGUMENT without event_key.
   grpc::Status OnCallOutcome(grpc::ServerContext* context, const v1::OnCallOutcomeRequest* request,
                              v1::OnCallOutcomeResponse* response) override;
+  // The final outcome of a message sent with report_to "incident"; recorded once (INVALID_ARGUMENT without
+  // event_key). The panic flow acts on it when it arrives.
+  grpc::Status OnDeliveryOutcome(grpc::ServerContext* context, const v1::OnDeliveryOutcomeRequest* request,
+                                 v1::OnDeliveryOutcomeResponse* response) override;
 
  private:
   services::DurableRuntime& runtime_;
