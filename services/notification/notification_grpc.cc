@@ -34,11 +34,12 @@ grpc::Status NotificationGrpc::AnswerCallback(grpc::ServerContext* context,
 }
 
 grpc::Status NotificationGrpc::GetDelivery(grpc::ServerContext* context,
-                                           const v1::GetDeliveryRequest* request, v1::Delivery* response) {
+                                           const v1::GetDeliveryRequest* request,
+                                           v1::GetDeliveryResponse* response) {
   kernel::RpcScope scope(context, kernel::Auth::kNone, "");
   absl::StatusOr<v1::Delivery> delivery = service_.GetDelivery(request->idempotency_key());
   if (!delivery.ok()) return kernel::ToGrpcStatus(delivery.status());
-  *response = *std::move(delivery);
+  *response->mutable_delivery() = *std::move(delivery);
   return grpc::Status::OK;
 }
 
@@ -55,7 +56,7 @@ grpc::Status NotificationAdminGrpc::ListDeliveries(grpc::ServerContext* context,
 
 grpc::Status NotificationAdminGrpc::ListDeadLetters(grpc::ServerContext* context,
                                                     const v1::ListDeadLettersRequest* request,
-                                                    v1::ListDeliveriesResponse* response) {
+                                                    v1::ListDeadLettersResponse* response) {
   kernel::RpcScope scope(context, kernel::Auth::kAdmin, admin_token_);
   if (!scope.ok()) return scope.status();
   absl::StatusOr<std::vector<v1::Delivery>> list = service_.ListDeadLetters(request->limit());

@@ -20,7 +20,7 @@ class NotificationGrpc final : public v1::NotificationService::Service {
   grpc::Status AnswerCallback(grpc::ServerContext* context, const v1::AnswerCallbackRequest* request,
                               v1::AnswerCallbackResponse* response) override;
   grpc::Status GetDelivery(grpc::ServerContext* context, const v1::GetDeliveryRequest* request,
-                           v1::Delivery* response) override;
+                           v1::GetDeliveryResponse* response) override;
 
  private:
   NotificationService& service_;
@@ -35,7 +35,7 @@ class NotificationAdminGrpc final : public v1::NotificationAdminService::Service
   grpc::Status ListDeliveries(grpc::ServerContext* context, const v1::ListDeliveriesRequest* request,
                               v1::ListDeliveriesResponse* response) override;
   grpc::Status ListDeadLetters(grpc::ServerContext* context, const v1::ListDeadLettersRequest* request,
-                               v1::ListDeliveriesResponse* response) override;
+                               v1::ListDeadLettersResponse* response) override;
   grpc::Status Redrive(grpc::ServerContext* context, const v1::RedriveRequest* request,
                        v1::RedriveResponse* response) override;
   grpc::Status ListBots(grpc::ServerContext* context, const v1::ListBotsRequest* request,

@@ -74,7 +74,7 @@ TEST_F(NotificationTest, ServerErrorsMakeADeadLetterAndARedriveDeliversItOnce) {
   grpc::ClientContext list_context;
   list_context.AddMetadata("authorization", "Bearer test-admin-token");
   v1::ListDeadLettersRequest list_request;
-  v1::ListDeliveriesResponse dead;
+  v1::ListDeadLettersResponse dead;
   ASSERT_TRUE(replica().admin_stub->ListDeadLetters(&list_context, list_request, &dead).ok());
   ASSERT_EQ(dead.deliveries_size(), 1);
   EXPECT_EQ(dead.deliveries(0).idempotency_key(), "m");

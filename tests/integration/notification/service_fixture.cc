@@ -158,10 +158,10 @@ absl::StatusOr<v1::Delivery> NotificationServiceTest::Get(const std::string& key
   grpc::ClientContext context;
   v1::GetDeliveryRequest request;
   request.set_idempotency_key(key);
-  v1::Delivery delivery;
-  grpc::Status s = replica().stub->GetDelivery(&context, request, &delivery);
+  v1::GetDeliveryResponse response;
+  grpc::Status s = replica().stub->GetDelivery(&context, request, &response);
   if (!s.ok()) return kernel::ToAbslStatus(s);
-  return delivery;
+  return response.delivery();
 }
 
 bool NotificationServiceTest::WaitForState(const std::string& key, v1::DeliveryState state,
