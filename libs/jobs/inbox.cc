@@ -221,11 +221,12 @@ absl::StatusOr<InboxMessage> Inbox::Get(int64_t id) {
 
 absl::StatusOr<std::unique_ptr<InboxRelay>> InboxRelay::Create(pg::Pool& pool, InboxRelayOptions options,
                                                                InboxDeliverFn deliver) {
-  if (absl::Status s = internal::ValidateTableName(options.table); !s.ok()) return s;
-  if (!deliver) return absl::InvalidArgumentError("inbox relay: deliver function is empty");
-  if (options.threads < 1 || options.batch_size < 1) {
-    return absl::InvalidArgumentError("inbox relay: threads and batch_size must be at least 1");
+  if (absl::Status s =
+          internal::ValidateQueueOptions("inbox relay", options.table, options.threads, options.batch_size);
+      !s.ok()) {
+    return s;
   }
+  if (!deliver) return absl::InvalidArgumentError("inbox relay: deliver function is empty");
   return std::unique_ptr<InboxRelay>(new InboxRelay(pool, std::move(options), std::move(deliver)));
 }
 
@@ -265,33 +266,24 @@ void InboxRelay::Wake() { engine_->Wake(); }
 absl::StatusOr<internal::ClaimBatch<InboxMessage>> InboxRelay::Claim(int limit) {
   absl::StatusOr<pg::Result> r = pool_.Execute(claim_, {limit, DurationMicros(options_.lease)});
   if (!r.ok()) return r.status();
-  internal::ClaimBatch<InboxMessage> batch;
-  const pg::Row meta = r->front();
-  batch.outcome.db_now = absl::FromUnixMicros(meta.Get<int64_t>("db_now_us"));
-  if (std::optional<int64_t> next = meta.GetOptional<int64_t>("next_due_us"); next.has_value()) {
-    batch.outcome.next_due = absl::FromUnixMicros(*next);
-  }
-  for (const pg::Row& row : *r) {
-    if (row.IsNull("id")) continue;
-    InboxMessage m;
-    m.id = row.Get<int64_t>("id");
-    m.provider = row.Get<std::string>("provider");
-    m.provider_event_id = row.Get<std::string>("provider_event_id");
-    m.payload = row.Get<std::string>("payload");
-    m.payload_json = row.GetOptional<std::string>("payload_json");
-    m.headers_json = row.Get<std::string>("headers");
-    m.status = "received";
-    m.attempts = row.Get<int32_t>("attempts");
-    m.received_at = absl::FromUnixMicros(row.Get<int64_t>("received_us"));
-    m.due_at = absl::FromUnixMicros(row.Get<int64_t>("due_us"));
-    m.lease_token = row.Get<int64_t>("lease_token");
-    batch.items.push_back(std::move(m));
-  }
-  std::sort(batch.items.begin(), batch.items.end(),
-            [](const InboxMessage& a, const InboxMessage& b) { return a.id < b.id; });
-  const int64_t claimed = static_cast<int64_t>(batch.items.size());
-  batch.outcome.skipped_locked = claimed < limit && meta.Get<int64_t>("visible_due") > claimed;
-  return batch;
+  return internal::DecodeClaim<InboxMessage>(
+      *r, limit,
+      [](const pg::Row& row, absl::Time) {
+        InboxMessage m;
+        m.id = row.Get<int64_t>("id");
+        m.provider = row.Get<std::string>("provider");
+        m.provider_event_id = row.Get<std::string>("provider_event_id");
+        m.payload = row.Get<std::string>("payload");
+        m.payload_json = row.GetOptional<std::string>("payload_json");
+        m.headers_json = row.Get<std::string>("headers");
+        m.status = "received";
+        m.attempts = row.Get<int32_t>("attempts");
+        m.received_at = absl::FromUnixMicros(row.Get<int64_t>("received_us"));
+        m.due_at = absl::FromUnixMicros(row.Get<int64_t>("due_us"));
+        m.lease_token = row.Get<int64_t>("lease_token");
+        return m;
+      },
+      [](const InboxMessage& a, const InboxMessage& b) { return a.id < b.id; });
 }
 
 bool InboxRelay::Process(InboxMessage& event) {

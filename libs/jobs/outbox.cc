@@ -140,9 +140,10 @@ absl::StatusOr<OutboxCounts> Outbox::Count() {
 // ---- OutboxRelay ----------------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<OutboxRelay>> OutboxRelay::Create(pg::Pool& pool, OutboxRelayOptions options) {
-  if (absl::Status s = internal::ValidateTableName(options.table); !s.ok()) return s;
-  if (options.threads < 1 || options.batch_size < 1) {
-    return absl::InvalidArgumentError("outbox relay: threads and batch_size must be at least 1");
+  if (absl::Status s =
+          internal::ValidateQueueOptions("outbox relay", options.table, options.threads, options.batch_size);
+      !s.ok()) {
+    return s;
   }
   if (!options.pace_table.empty()) {
     if (absl::Status s = internal::ValidateTableName(options.pace_table); !s.ok()) return s;
@@ -220,42 +221,37 @@ void OutboxRelay::Wake() { engine_->Wake(); }
 absl::StatusOr<internal::ClaimBatch<OutboxMessage>> OutboxRelay::Claim(int limit) {
   absl::StatusOr<pg::Result> r = pool_.Execute(claim_, {limit, DurationMicros(options_.lease)});
   if (!r.ok()) return r.status();
-  return ClaimedBatch(*r);
+  return ClaimedBatch(*r, limit);
 }
 
-absl::StatusOr<internal::ClaimBatch<OutboxMessage>> OutboxRelay::ClaimedBatch(const pg::Result& r) {
-  internal::ClaimBatch<OutboxMessage> batch;
-  const pg::Row meta = r.front();
-  batch.outcome.db_now = absl::FromUnixMicros(meta.Get<int64_t>("db_now_us"));
-  if (std::optional<int64_t> next = meta.GetOptional<int64_t>("next_due_us"); next.has_value()) {
-    batch.outcome.next_due = absl::FromUnixMicros(*next);
-  }
+absl::StatusOr<internal::ClaimBatch<OutboxMessage>> OutboxRelay::ClaimedBatch(const pg::Result& r,
+                                                                              int limit) {
   const absl::Time local = absl::Now();
-  for (const pg::Row& row : r) {
-    if (row.IsNull("id")) continue;
-    OutboxMessage m;
-    m.id = row.Get<int64_t>("id");
-    m.channel = row.Get<std::string>("channel");
-    m.idempotency_key = row.Get<std::string>("idempotency_key");
-    m.payload_json = row.Get<std::string>("payload_json");
-    m.status = "pending";
-    m.attempts = row.Get<int32_t>("attempts");
-    m.incident_id = row.GetOptional<int64_t>("incident_id");
-    m.priority = row.Get<int32_t>("priority");
-    m.receipt_json = row.GetOptional<std::string>("receipt").value_or("");
-    m.created_at = absl::FromUnixMicros(row.Get<int64_t>("created_us"));
-    m.due_at = absl::FromUnixMicros(row.Get<int64_t>("due_us"));
-    m.lease_token = row.Get<int64_t>("lease_token");
-    m.next_attempt_at = absl::FromUnixMicros(m.lease_token);
-    m.claimed_at = batch.outcome.db_now;
-    m.claimed_local = local;
-    batch.items.push_back(std::move(m));
-  }
-  // The highest priority first, then in order of writing.
-  std::sort(batch.items.begin(), batch.items.end(), [](const OutboxMessage& a, const OutboxMessage& b) {
-    return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;
-  });
-  return batch;
+  return internal::DecodeClaim<OutboxMessage>(
+      r, limit,
+      [local](const pg::Row& row, absl::Time db_now) {
+        OutboxMessage m;
+        m.id = row.Get<int64_t>("id");
+        m.channel = row.Get<std::string>("channel");
+        m.idempotency_key = row.Get<std::string>("idempotency_key");
+        m.payload_json = row.Get<std::string>("payload_json");
+        m.status = "pending";
+        m.attempts = row.Get<int32_t>("attempts");
+        m.incident_id = row.GetOptional<int64_t>("incident_id");
+        m.priority = row.Get<int32_t>("priority");
+        m.receipt_json = row.GetOptional<std::string>("receipt").value_or("");
+        m.created_at = absl::FromUnixMicros(row.Get<int64_t>("created_us"));
+        m.due_at = absl::FromUnixMicros(row.Get<int64_t>("due_us"));
+        m.lease_token = row.Get<int64_t>("lease_token");
+        m.next_attempt_at = absl::FromUnixMicros(m.lease_token);
+        m.claimed_at = db_now;
+        m.claimed_local = local;
+        return m;
+      },
+      // The highest priority first, then in order of writing.
+      [](const OutboxMessage& a, const OutboxMessage& b) {
+        return a.priority != b.priority ? a.priority > b.priority : a.id < b.id;
+      });
 }
 
 // Candidates are read 4x the limit deep, so that messages held back by their buckets do not starve the
@@ -311,7 +307,7 @@ absl::StatusOr<internal::ClaimBatch<OutboxMessage>> OutboxRelay::ClaimPaced(int 
     }
   }
   if (absl::Status s = txn->Commit(); !s.ok()) return s;
-  absl::StatusOr<internal::ClaimBatch<OutboxMessage>> batch = ClaimedBatch(*claimed);
+  absl::StatusOr<internal::ClaimBatch<OutboxMessage>> batch = ClaimedBatch(*claimed, depth);
   if (!batch.ok()) return batch;
   std::map<int64_t, const PaceCandidate*> by_id;
   for (size_t i : plan.chosen) by_id[candidates[i].id] = &candidates[i];

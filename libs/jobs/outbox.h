@@ -219,7 +219,7 @@ class OutboxRelay {
   OutboxRelay(pg::Pool& pool, OutboxRelayOptions options);
   absl::StatusOr<internal::ClaimBatch<OutboxMessage>> Claim(int limit);
   absl::StatusOr<internal::ClaimBatch<OutboxMessage>> ClaimPaced(int limit);
-  absl::StatusOr<internal::ClaimBatch<OutboxMessage>> ClaimedBatch(const pg::Result& r);
+  absl::StatusOr<internal::ClaimBatch<OutboxMessage>> ClaimedBatch(const pg::Result& r, int limit);
   bool Process(OutboxMessage& message);
   // The final outcome of a channel with a finalizer, in one transaction (retried on a transient error).
   void Finalize(const Channel& channel, OutboxMessage& message, const absl::Status& outcome);

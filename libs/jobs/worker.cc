@@ -69,9 +69,10 @@ bool JobContext::stopping() const { return worker_->engine_->stopping(); }
 // ---- Worker ---------------------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(pg::Pool& pool, WorkerOptions options) {
-  if (absl::Status s = internal::ValidateTableName(options.table); !s.ok()) return s;
-  if (options.threads < 1 || options.batch_size < 1) {
-    return absl::InvalidArgumentError("jobs worker: threads and batch_size must be at least 1");
+  if (absl::Status s =
+          internal::ValidateQueueOptions("jobs worker", options.table, options.threads, options.batch_size);
+      !s.ok()) {
+    return s;
   }
   return std::unique_ptr<Worker>(new Worker(pool, std::move(options)));
 }
@@ -146,35 +147,24 @@ kernel::CounterChild& Worker::JobsTotal(const std::string& kind, std::string_vie
 absl::StatusOr<internal::ClaimBatch<Job>> Worker::Claim(int limit) {
   absl::StatusOr<pg::Result> r = pool_.Execute(claim_, {limit, DurationMicros(options_.lease)});
   if (!r.ok()) return r.status();
-  internal::ClaimBatch<Job> batch;
-  const pg::Row meta = r->front();
-  batch.outcome.db_now = absl::FromUnixMicros(meta.Get<int64_t>("db_now_us"));
-  if (std::optional<int64_t> next = meta.GetOptional<int64_t>("next_due_us"); next.has_value()) {
-    batch.outcome.next_due = absl::FromUnixMicros(*next);
-  }
-  const int64_t visible_due = meta.Get<int64_t>("visible_due");
-  batch.items.reserve(r->size());
-  for (const pg::Row& row : *r) {
-    if (row.IsNull("id")) continue;
-    Job job;
-    job.id = row.Get<int64_t>("id");
-    job.kind = row.Get<std::string>("action_type");
-    job.key = row.Get<std::string>("job_key");
-    job.incident_id = row.GetOptional<int64_t>("incident_id");
-    job.run_at = absl::FromUnixMicros(row.Get<int64_t>("run_at_us"));
-    job.state = "running";
-    job.attempts = row.Get<int32_t>("attempts");
-    job.max_attempts = row.Get<int32_t>("max_attempts");
-    job.payload_json = row.Get<std::string>("payload_json");
-    job.claimed_at = batch.outcome.db_now;
-    job.lease_token = row.Get<int64_t>("lease_token");
-    batch.items.push_back(std::move(job));
-  }
-  std::sort(batch.items.begin(), batch.items.end(),
-            [](const Job& a, const Job& b) { return a.run_at < b.run_at; });
-  const int64_t claimed = static_cast<int64_t>(batch.items.size());
-  batch.outcome.skipped_locked = claimed < limit && visible_due > claimed;
-  return batch;
+  return internal::DecodeClaim<Job>(
+      *r, limit,
+      [](const pg::Row& row, absl::Time db_now) {
+        Job job;
+        job.id = row.Get<int64_t>("id");
+        job.kind = row.Get<std::string>("action_type");
+        job.key = row.Get<std::string>("job_key");
+        job.incident_id = row.GetOptional<int64_t>("incident_id");
+        job.run_at = absl::FromUnixMicros(row.Get<int64_t>("run_at_us"));
+        job.state = "running";
+        job.attempts = row.Get<int32_t>("attempts");
+        job.max_attempts = row.Get<int32_t>("max_attempts");
+        job.payload_json = row.Get<std::string>("payload_json");
+        job.claimed_at = db_now;
+        job.lease_token = row.Get<int64_t>("lease_token");
+        return job;
+      },
+      [](const Job& a, const Job& b) { return a.run_at < b.run_at; });
 }
 
 bool Worker::Process(Job& job) {

@@ -32,9 +32,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
 #include "libs/jobs/clock.h"
+#include "libs/jobs/internal/sql.h"
 #include "libs/jobs/internal/wake_planner.h"
 #include "libs/kernel/log.h"
 #include "libs/pg/listener.h"
+#include "libs/pg/result.h"
 
 namespace protectogram::jobs::internal {
 
@@ -43,6 +45,39 @@ struct ClaimBatch {
   std::vector<Item> items;
   ClaimOutcome outcome;  // full_batch is filled in by the engine
 };
+
+// OK, or INVALID_ARGUMENT for a malformed table name or threads/batch_size < 1 (`what` names the queue in
+// the message: "outbox relay", "jobs worker", ...). Every queue's Create starts with it.
+inline absl::Status ValidateQueueOptions(std::string_view what, std::string_view table, int threads,
+                                         int batch_size) {
+  if (absl::Status s = ValidateTableName(table); !s.ok()) return s;
+  if (threads < 1 || batch_size < 1) {
+    return absl::InvalidArgumentError(std::string(what) + ": threads and batch_size must be at least 1");
+  }
+  return absl::OkStatus();
+}
+
+// Reads what every claim statement of libs/jobs/queries.h returns: one row per claimed item plus the claim's
+// summary on every row (db_now_us, next_due_us, visible_due; a single row with a NULL id when nothing was
+// claimed). `decode(row, db_now)` builds an item; items are sorted by `before`. Due rows the claim did not
+// get although it asked for more (visible_due above what it got) were locked by someone else.
+template <typename Item, typename Decode, typename Before>
+ClaimBatch<Item> DecodeClaim(const pg::Result& rows, int limit, Decode decode, Before before) {
+  ClaimBatch<Item> batch;
+  const pg::Row meta = rows.front();
+  batch.outcome.db_now = absl::FromUnixMicros(meta.Get<int64_t>("db_now_us"));
+  if (std::optional<int64_t> next = meta.GetOptional<int64_t>("next_due_us"); next.has_value()) {
+    batch.outcome.next_due = absl::FromUnixMicros(*next);
+  }
+  batch.items.reserve(rows.size());
+  for (const pg::Row& row : rows) {
+    if (!row.IsNull("id")) batch.items.push_back(decode(row, batch.outcome.db_now));
+  }
+  std::sort(batch.items.begin(), batch.items.end(), before);
+  const int64_t claimed = static_cast<int64_t>(batch.items.size());
+  batch.outcome.skipped_locked = claimed < limit && meta.Get<int64_t>("visible_due") > claimed;
+  return batch;
+}
 
 template <typename Item>
 struct EngineOps {
