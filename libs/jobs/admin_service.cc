@@ -22,7 +22,7 @@ void ToProto(const Job& job, v1::Job* out) {
   out->set_id(job.id);
   out->set_kind(job.kind);
   out->set_key(job.key);
-  out->set_state(job.state);
+  out->set_state(std::string(Name(job.state)));
   out->set_attempts(job.attempts);
   out->set_max_attempts(job.max_attempts);
   out->set_last_error(job.last_error);
@@ -36,7 +36,7 @@ void ToProto(const OutboxMessage& m, v1::OutboxMessage* out) {
   out->set_id(m.id);
   out->set_channel(m.channel);
   out->set_idempotency_key(m.idempotency_key);
-  out->set_status(m.status);
+  out->set_status(std::string(Name(m.status)));
   out->set_attempts(m.attempts);
   out->set_last_error(m.last_error);
   out->set_payload_json(m.payload_json);

@@ -210,7 +210,7 @@ absl::StatusOr<InboxMessage> Inbox::Get(int64_t id) {
   m.payload = row.Get<std::string>("payload");
   m.payload_json = row.GetOptional<std::string>("payload_json");
   m.headers_json = row.Get<std::string>("headers");
-  m.status = row.Get<std::string>("status");
+  m.status = ParseInboxStatus(row.Get<std::string>("status")).value_or(InboxStatus::kReceived);
   m.attempts = row.Get<int32_t>("attempts");
   m.last_error = row.GetOptional<std::string>("last_error").value_or("");
   m.received_at = absl::FromUnixMicros(row.Get<int64_t>("received_us"));
@@ -276,7 +276,7 @@ absl::StatusOr<internal::ClaimBatch<InboxMessage>> InboxRelay::Claim(int limit) 
         m.payload = row.Get<std::string>("payload");
         m.payload_json = row.GetOptional<std::string>("payload_json");
         m.headers_json = row.Get<std::string>("headers");
-        m.status = "received";
+        m.status = InboxStatus::kReceived;
         m.attempts = row.Get<int32_t>("attempts");
         m.received_at = absl::FromUnixMicros(row.Get<int64_t>("received_us"));
         m.due_at = absl::FromUnixMicros(row.Get<int64_t>("due_us"));

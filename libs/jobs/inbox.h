@@ -41,6 +41,7 @@
 #include "libs/jobs/internal/engine.h"
 #include "libs/jobs/internal/sql.h"
 #include "libs/jobs/retry.h"
+#include "libs/jobs/states.h"
 #include "libs/kernel/metrics.h"
 #include "libs/pg/pool.h"
 
@@ -66,8 +67,8 @@ struct InboxMessage {
   std::string payload;
   std::optional<std::string> payload_json;
   std::string headers_json;
-  std::string status;  // received | delivered | ignored
-  int attempts = 0;    // deliveries so far, the current one included
+  InboxStatus status = InboxStatus::kReceived;
+  int attempts = 0;  // deliveries so far, the current one included
   std::string last_error;
   absl::Time received_at = absl::InfinitePast();
   // Set on a claimed event.

@@ -36,7 +36,7 @@ Job JobFromRow(const pg::Row& row) {
   job.key = row.Get<std::string>("job_key");
   job.incident_id = row.GetOptional<int64_t>("incident_id");
   job.run_at = absl::FromUnixMicros(row.Get<int64_t>("run_at_us"));
-  job.state = row.Get<std::string>("state");
+  job.state = ParseJobState(row.Get<std::string>("state")).value_or(JobState::kPending);
   job.attempts = row.Get<int32_t>("attempts");
   job.max_attempts = row.Get<int32_t>("max_attempts");
   job.last_error = row.GetOptional<std::string>("last_error").value_or("");

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/jobs/internal/sql.h"
+#include "libs/jobs/states.h"
 #include "libs/pg/pool.h"
 
 namespace protectogram::jobs {
@@ -49,8 +50,8 @@ struct Job {
   std::string key;
   std::optional<int64_t> incident_id;
   absl::Time run_at = absl::InfinitePast();  // database clock
-  std::string state;                         // pending | running | done | dead
-  int attempts = 0;                          // claims so far, the current one included
+  JobState state = JobState::kPending;
+  int attempts = 0;  // claims so far, the current one included
   int max_attempts = 0;
   std::string payload_json;
   std::string last_error;

@@ -24,7 +24,7 @@ OutboxMessage MessageFromRow(const pg::Row& row) {
   m.channel = row.Get<std::string>("channel");
   m.idempotency_key = row.Get<std::string>("idempotency_key");
   m.payload_json = row.Get<std::string>("payload_json");
-  m.status = row.Get<std::string>("status");
+  m.status = ParseOutboxStatus(row.Get<std::string>("status")).value_or(OutboxStatus::kPending);
   m.attempts = row.Get<int32_t>("attempts");
   m.next_attempt_at = absl::FromUnixMicros(row.Get<int64_t>("next_attempt_us"));
   m.last_error = row.GetOptional<std::string>("last_error").value_or("");
@@ -235,7 +235,7 @@ absl::StatusOr<internal::ClaimBatch<OutboxMessage>> OutboxRelay::ClaimedBatch(co
         m.channel = row.Get<std::string>("channel");
         m.idempotency_key = row.Get<std::string>("idempotency_key");
         m.payload_json = row.Get<std::string>("payload_json");
-        m.status = "pending";
+        m.status = OutboxStatus::kPending;
         m.attempts = row.Get<int32_t>("attempts");
         m.incident_id = row.GetOptional<int64_t>("incident_id");
         m.priority = row.Get<int32_t>("priority");

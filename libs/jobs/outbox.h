@@ -54,6 +54,7 @@
 #include "libs/jobs/internal/sql.h"
 #include "libs/jobs/pacing.h"
 #include "libs/jobs/retry.h"
+#include "libs/jobs/states.h"
 #include "libs/kernel/metrics.h"
 #include "libs/pg/pool.h"
 
@@ -74,8 +75,8 @@ struct OutboxMessage {
   std::string channel;
   std::string idempotency_key;
   std::string payload_json;
-  std::string status;  // pending | sent | dead
-  int attempts = 0;    // sends so far, the current one included
+  OutboxStatus status = OutboxStatus::kPending;
+  int attempts = 0;  // sends so far, the current one included
   std::optional<int64_t> incident_id;
   std::string last_error;
   absl::Time created_at = absl::InfinitePast();

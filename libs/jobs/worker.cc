@@ -156,7 +156,7 @@ absl::StatusOr<internal::ClaimBatch<Job>> Worker::Claim(int limit) {
         job.key = row.Get<std::string>("job_key");
         job.incident_id = row.GetOptional<int64_t>("incident_id");
         job.run_at = absl::FromUnixMicros(row.Get<int64_t>("run_at_us"));
-        job.state = "running";
+        job.state = JobState::kRunning;
         job.attempts = row.Get<int32_t>("attempts");
         job.max_attempts = row.Get<int32_t>("max_attempts");
         job.payload_json = row.Get<std::string>("payload_json");

@@ -26,9 +26,15 @@ std::string MethodFor(const Outgoing& o) {
   return o.kind == v1::DELIVERY_KIND_CALLBACK_ANSWER ? "answerCallbackQuery" : "sendMessage";
 }
 
-v1::DeliveryState StateOf(const std::string& status) {
-  if (status == "sent") return v1::DELIVERY_STATE_DELIVERED;
-  if (status == "dead") return v1::DELIVERY_STATE_DEAD;
+v1::DeliveryState StateOf(jobs::OutboxStatus status) {
+  switch (status) {
+    case jobs::OutboxStatus::kSent:
+      return v1::DELIVERY_STATE_DELIVERED;
+    case jobs::OutboxStatus::kDead:
+      return v1::DELIVERY_STATE_DEAD;
+    case jobs::OutboxStatus::kPending:
+      break;
+  }
   return v1::DELIVERY_STATE_QUEUED;
 }
 
@@ -150,7 +156,7 @@ v1::Delivery NotificationService::ToDelivery(const StoredDelivery& row, bool mas
   d.set_last_error(row.last_error);
   *d.mutable_created_at() = Proto(row.created_at);
   *d.mutable_updated_at() = Proto(row.updated_at);
-  if (row.status == "sent") *d.mutable_delivered_at() = Proto(row.updated_at);
+  if (row.status == jobs::OutboxStatus::kSent) *d.mutable_delivered_at() = Proto(row.updated_at);
   for (const std::string& id : ReceiptIds(row.receipt_json)) d.add_provider_message_ids(id);
   if (absl::StatusOr<Outgoing> o = FromJson(row.payload_json); o.ok()) {
     d.set_kind(o->kind);
@@ -178,13 +184,13 @@ absl::StatusOr<std::vector<v1::Delivery>> NotificationService::ListDeliveries(
   DeliveryFilter filter{.chat_id = request.chat_id(), .limit = request.limit() > 0 ? request.limit() : 100};
   switch (request.state()) {
     case v1::DELIVERY_STATE_QUEUED:
-      filter.status = "pending";
+      filter.status = jobs::OutboxStatus::kPending;
       break;
     case v1::DELIVERY_STATE_DELIVERED:
-      filter.status = "sent";
+      filter.status = jobs::OutboxStatus::kSent;
       break;
     case v1::DELIVERY_STATE_DEAD:
-      filter.status = "dead";
+      filter.status = jobs::OutboxStatus::kDead;
       break;
     default:
       break;
@@ -218,7 +224,7 @@ absl::StatusOr<int64_t> NotificationService::Redrive(const v1::RedriveRequest& r
     if (request.idempotency_key().empty()) return absl::InvalidArgumentError("give idempotency_key or all");
     absl::StatusOr<jobs::OutboxMessage> m = outbox_.Get(request.idempotency_key());
     if (!m.ok()) return m.status();
-    if (m->status != "dead") {
+    if (m->status != jobs::OutboxStatus::kDead) {
       return absl::FailedPreconditionError(absl::StrCat(request.idempotency_key(), " is not a dead letter"));
     }
     absl::StatusOr<jobs::OutboxMessage> redriven = outbox_.Redrive(m->id);
@@ -274,11 +280,11 @@ absl::Status NotificationService::DeliverEdit(const Outgoing& edit, jobs::Outbox
     }
     return target.status();
   }
-  if (target->status == "dead") {
+  if (target->status == jobs::OutboxStatus::kDead) {
     return jobs::WithFailureReason(
         jobs::Permanent(absl::FailedPreconditionError("the message this edit names is dead")), "target_dead");
   }
-  if (target->status != "sent") {
+  if (target->status != jobs::OutboxStatus::kSent) {
     return jobs::WithFailureReason(
         jobs::Throttled(absl::FailedPreconditionError("waiting for the message to be sent"),
                         config_.edit_wait),

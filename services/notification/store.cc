@@ -17,7 +17,7 @@ std::vector<StoredDelivery> Deliveries(const pg::Result& r) {
     d.idempotency_key = row.Get<std::string>("idempotency_key");
     d.channel = row.Get<std::string>("channel");
     d.payload_json = row.Get<std::string>("payload_json");
-    d.status = row.Get<std::string>("status");
+    d.status = jobs::ParseOutboxStatus(row.Get<std::string>("status")).value_or(jobs::OutboxStatus::kPending);
     d.attempts = row.Get<int32_t>("attempts");
     d.last_error = row.GetOptional<std::string>("last_error").value_or("");
     d.receipt_json = row.GetOptional<std::string>("receipt").value_or("");
@@ -43,9 +43,10 @@ absl::StatusOr<bool> Store::SameRequest(const std::string& key, const std::strin
 }
 
 absl::StatusOr<std::vector<StoredDelivery>> Store::ListDeliveries(const DeliveryFilter& f) {
-  absl::StatusOr<pg::Result> r = pool_.Execute(
-      queries::kListDeliveries,
-      {f.chat_id, f.status, Micros(f.created_after), Micros(f.created_before), std::clamp(f.limit, 1, 1000)});
+  absl::StatusOr<pg::Result> r =
+      pool_.Execute(queries::kListDeliveries,
+                    {f.chat_id, f.status.has_value() ? std::string(jobs::Name(*f.status)) : std::string(),
+                     Micros(f.created_after), Micros(f.created_before), std::clamp(f.limit, 1, 1000)});
   if (!r.ok()) return r.status();
   return Deliveries(*r);
 }

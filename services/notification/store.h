@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/jobs/states.h"
 #include "libs/pg/pool.h"
 
 namespace protectogram::notification {
@@ -20,7 +21,7 @@ struct StoredDelivery {
   std::string idempotency_key;
   std::string channel;
   std::string payload_json;
-  std::string status;  // pending | sent | dead
+  jobs::OutboxStatus status = jobs::OutboxStatus::kPending;
   int attempts = 0;
   std::string last_error;
   std::string receipt_json;
@@ -29,8 +30,8 @@ struct StoredDelivery {
 };
 
 struct DeliveryFilter {
-  std::string chat_id;  // "" = any
-  std::string status;   // "" = any
+  std::string chat_id;                       // "" = any
+  std::optional<jobs::OutboxStatus> status;  // nullopt = any
   std::optional<absl::Time> created_after, created_before;
   int limit = 100;
 };

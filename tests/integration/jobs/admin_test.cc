@@ -92,7 +92,8 @@ TEST_F(AdminTest, ADeadJobIsListedAndRedrivenIntoARunningWorker) {
                               .payload_json = R"({"step": 1})",
                               .max_attempts = 1})
                   .ok());
-  ASSERT_TRUE(WaitFor([&] { return store_->Get("incident:5:step:1")->state == "dead"; }, absl::Seconds(5)));
+  ASSERT_TRUE(
+      WaitFor([&] { return store_->Get("incident:5:step:1")->state == JobState::kDead; }, absl::Seconds(5)));
 
   v1::ListDeadJobsResponse list;
   ASSERT_TRUE(Call(&v1::JobsAdminService::Stub::ListDeadJobs, v1::ListDeadJobsRequest(), &list).ok());
@@ -118,7 +119,8 @@ TEST_F(AdminTest, ADeadJobIsListedAndRedrivenIntoARunningWorker) {
   ASSERT_TRUE(Call(&v1::JobsAdminService::Stub::RedriveJob, redrive, &redriven).ok());
   EXPECT_EQ(redriven.job().state(), "pending");
   EXPECT_EQ(redriven.job().attempts(), 0);
-  ASSERT_TRUE(WaitFor([&] { return store_->Get("incident:5:step:1")->state == "done"; }, absl::Seconds(5)));
+  ASSERT_TRUE(
+      WaitFor([&] { return store_->Get("incident:5:step:1")->state == JobState::kDone; }, absl::Seconds(5)));
   EXPECT_EQ(runs.load(), 2);
 
   // Not dead any more (and an unknown id): NOT_FOUND.
@@ -154,8 +156,8 @@ TEST_F(AdminTest, DeadOutboxMessagesAreListedAndRedriven) {
   v1::RedriveOutboxMessageResponse redriven;
   ASSERT_TRUE(Call(&v1::JobsAdminService::Stub::RedriveOutboxMessage, redrive, &redriven).ok());
   EXPECT_EQ(redriven.message().status(), "pending");
-  ASSERT_TRUE(
-      WaitFor([&] { return outbox_->Get("incident:6:alert:1")->status == "sent"; }, absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return outbox_->Get("incident:6:alert:1")->status == OutboxStatus::kSent; },
+                      absl::Seconds(5)));
   EXPECT_EQ(sent.load(), 1);
   relay->Stop();
 

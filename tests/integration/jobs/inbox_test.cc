@@ -83,7 +83,8 @@ TEST_F(InboxTest, ADuplicateIsCountedAndNotDeliveredAgain) {
   EXPECT_FALSE(first->duplicate);
   relay->Wake();
   ASSERT_TRUE(WaitFor([&] { return Delivered(first->id) == 1; }, absl::Seconds(5)));
-  ASSERT_TRUE(WaitFor([&] { return inbox_->Get(first->id)->status == "delivered"; }, absl::Seconds(5)));
+  ASSERT_TRUE(
+      WaitFor([&] { return inbox_->Get(first->id)->status == InboxStatus::kDelivered; }, absl::Seconds(5)));
 
   absl::StatusOr<StoredEvent> again = inbox_->Store(Update(1));
   ASSERT_TRUE(again.ok());
@@ -168,7 +169,8 @@ TEST_F(InboxTest, FailedDeliveriesAreRetriedUntilAcknowledged) {
   ASSERT_TRUE(e.ok());
   relay->Wake();
   ASSERT_TRUE(WaitFor([&] { return Delivered(e->id) == 1; }, absl::Seconds(5)));
-  ASSERT_TRUE(WaitFor([&] { return inbox_->Get(e->id)->status == "delivered"; }, absl::Seconds(5)));
+  ASSERT_TRUE(
+      WaitFor([&] { return inbox_->Get(e->id)->status == InboxStatus::kDelivered; }, absl::Seconds(5)));
   EXPECT_EQ(inbox_->Get(e->id)->attempts, 4);
   relay->Stop();
 }
@@ -179,7 +181,7 @@ TEST_F(InboxTest, APermanentFailureMarksTheEventIgnored) {
   absl::StatusOr<StoredEvent> e = inbox_->Store(Update(10));
   ASSERT_TRUE(e.ok());
   relay->Wake();
-  ASSERT_TRUE(WaitFor([&] { return inbox_->Get(e->id)->status == "ignored"; }, absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return inbox_->Get(e->id)->status == InboxStatus::kIgnored; }, absl::Seconds(5)));
   EXPECT_NE(inbox_->Get(e->id)->last_error.find("unknown chat"), std::string::npos);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM edge.inbox_events WHERE processed_at IS NOT NULL"), 1);
   relay->Stop();
@@ -187,7 +189,8 @@ TEST_F(InboxTest, APermanentFailureMarksTheEventIgnored) {
   std::unique_ptr<InboxRelay> healthy = StartRelay();
   ASSERT_TRUE(inbox_->Replay(e->id).ok());
   healthy->Wake();
-  ASSERT_TRUE(WaitFor([&] { return inbox_->Get(e->id)->status == "delivered"; }, absl::Seconds(5)));
+  ASSERT_TRUE(
+      WaitFor([&] { return inbox_->Get(e->id)->status == InboxStatus::kDelivered; }, absl::Seconds(5)));
   EXPECT_EQ(inbox_->Replay(999999).code(), absl::StatusCode::kNotFound);
   healthy->Stop();
 }

@@ -39,7 +39,7 @@ TEST_F(JobStoreTest, SchedulingAKeyTwiceIsANoOp) {
   absl::StatusOr<Job> job = store_->Get("incident:1:step:1");
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->payload_json, R"({"step": 1})");  // the first one stands
-  EXPECT_EQ(job->state, "pending");
+  EXPECT_EQ(job->state, JobState::kPending);
   EXPECT_EQ(job->incident_id, 1);
   EXPECT_EQ(job->max_attempts, 5);
   EXPECT_GT(job->run_at, absl::Now() + absl::Seconds(20));
@@ -130,7 +130,7 @@ TEST_F(JobStoreTest, CancelPrefixRemovesPendingWorkOfOneIncidentAndNothingElse) 
             3);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.scheduled_actions WHERE job_key LIKE 'incident:4:%'"), 3);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM incident.scheduled_actions WHERE job_key LIKE '%tricky'"), 2);
-  EXPECT_EQ(store_->Get("incident:42:step:0")->state, "done");
+  EXPECT_EQ(store_->Get("incident:42:step:0")->state, JobState::kDone);
   EXPECT_EQ(store_->CancelPrefix("").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(*store_->Cancel("incident:4:step:1"), 1);
   EXPECT_EQ(*store_->Cancel("incident:4:step:1"), 0);
@@ -174,7 +174,7 @@ TEST_F(JobStoreTest, DeadJobsAreListedCountedAndRedriven) {
 
   absl::StatusOr<Job> redriven = store_->Redrive((*dead)[0].id);
   ASSERT_TRUE(redriven.ok()) << redriven.status();
-  EXPECT_EQ(redriven->state, "pending");
+  EXPECT_EQ(redriven->state, JobState::kPending);
   EXPECT_EQ(redriven->attempts, 0);
   EXPECT_EQ(store_->Count()->due, 1);
   EXPECT_EQ(store_->Redrive((*dead)[0].id).status().code(), absl::StatusCode::kNotFound);

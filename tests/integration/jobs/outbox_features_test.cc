@@ -45,7 +45,7 @@ class OutboxFeaturesTest : public JobsTest {
     ASSERT_TRUE(created.ok()) << created.status();
     ASSERT_TRUE(*created);
   }
-  std::string Status(const std::string& key) { return outbox_->Get(key)->status; }
+  OutboxStatus Status(const std::string& key) { return outbox_->Get(key)->status; }
 
   kernel::MetricsRegistry metrics_;
   std::unique_ptr<Outbox> outbox_;
@@ -97,7 +97,7 @@ TEST_F(OutboxFeaturesTest, ThrottledIsRetriedAfterItsDelayWithoutCountingAnAttem
   });
   ASSERT_TRUE(relay->Start().ok());
   Enqueue("k");
-  ASSERT_TRUE(WaitFor([&] { return Status("k") == "sent"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Status("k") == OutboxStatus::kSent; }, absl::Seconds(10)));
   relay->Stop();
   EXPECT_EQ(calls.load(), 5);  // four 429s with max_attempts 2, and still not dead
   EXPECT_EQ(outbox_->Get("k")->attempts, 1);
@@ -125,7 +125,7 @@ TEST_F(OutboxFeaturesTest, ReceiptsAreStoredAndProgressIsResumedAfterAFailure) {
   });
   ASSERT_TRUE(relay->Start().ok());
   Enqueue("split");
-  ASSERT_TRUE(WaitFor([&] { return Status("split") == "sent"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Status("split") == OutboxStatus::kSent; }, absl::Seconds(10)));
   relay->Stop();
   ASSERT_EQ(seen_receipts.size(), 2u);
   EXPECT_EQ(seen_receipts[0], "");
@@ -162,9 +162,10 @@ TEST_F(OutboxFeaturesTest, AFinalizerRunsInTheOutcomesTransactionAndItsFailureUn
   Enqueue("blocked");
   Enqueue("flaky");
   ASSERT_TRUE(
-      WaitFor([&] { return Status("ok") == "sent" && Status("blocked") == "dead"; }, absl::Seconds(10)));
+      WaitFor([&] { return Status("ok") == OutboxStatus::kSent && Status("blocked") == OutboxStatus::kDead; },
+              absl::Seconds(10)));
   // The failed finalizer left "flaky" pending: it is sent again after its lease, and then recorded once.
-  ASSERT_TRUE(WaitFor([&] { return Status("flaky") == "sent"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Status("flaky") == OutboxStatus::kSent; }, absl::Seconds(10)));
   relay->Stop();
   EXPECT_EQ(flaky_sends.load(), 2);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM outcomes"), 3);
@@ -241,10 +242,10 @@ TEST_F(OutboxFeaturesTest, RedriveAllPutsEveryDeadMessageOfAChannelBack) {
   ASSERT_TRUE(outbox_->Enqueue({.channel = "other", .idempotency_key = "d"}).ok());
   Exec("UPDATE incident.outbox_messages SET status = 'dead'");
   EXPECT_EQ(*outbox_->RedriveAll("prov"), 3);
-  EXPECT_EQ(Status("a"), "pending");
-  EXPECT_EQ(Status("d"), "dead");
+  EXPECT_EQ(Status("a"), OutboxStatus::kPending);
+  EXPECT_EQ(Status("d"), OutboxStatus::kDead);
   EXPECT_EQ(*outbox_->RedriveAll(), 1);
-  EXPECT_EQ(Status("d"), "pending");
+  EXPECT_EQ(Status("d"), OutboxStatus::kPending);
 }
 
 }  // namespace

@@ -199,8 +199,8 @@ TEST_F(OutboxTest, ALostAcknowledgementIsResentAndTheReceiverAppliesItOnce) {
   });
   ASSERT_TRUE(relay->Start().ok());
   ChangeStateAndEnqueue("incident:8:alert:1");
-  ASSERT_TRUE(
-      WaitFor([&] { return outbox_->Get("incident:8:alert:1")->status == "sent"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return outbox_->Get("incident:8:alert:1")->status == OutboxStatus::kSent; },
+                      absl::Seconds(10)));
   relay->Stop();
   EXPECT_EQ(sends.load(), 2);
   EXPECT_EQ(duplicates_seen.load(), 1);
@@ -226,8 +226,8 @@ TEST_F(OutboxTest, EnqueueIsOncePerKeyAndWakesTheRelayAtCommit) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // idle, waiting on LISTEN
   const absl::Time committed = absl::Now();
   ChangeStateAndEnqueue("incident:9:alert:1");
-  ASSERT_TRUE(
-      WaitFor([&] { return outbox_->Get("incident:9:alert:1")->status == "sent"; }, absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return outbox_->Get("incident:9:alert:1")->status == OutboxStatus::kSent; },
+                      absl::Seconds(5)));
   {
     std::lock_guard<std::mutex> lock(mu);
     EXPECT_LT(sent_at - committed, absl::Milliseconds(500));
@@ -253,8 +253,8 @@ TEST_F(OutboxTest, AfterMaxAttemptsAMessageIsDeadAndCanBeRedriven) {
   });
   ASSERT_TRUE(relay->Start().ok());
   ChangeStateAndEnqueue("incident:10:alert:1");
-  ASSERT_TRUE(
-      WaitFor([&] { return outbox_->Get("incident:10:alert:1")->status == "dead"; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return outbox_->Get("incident:10:alert:1")->status == OutboxStatus::kDead; },
+                      absl::Seconds(10)));
   EXPECT_EQ(calls.load(), 3);
   absl::StatusOr<std::vector<OutboxMessage>> dead = outbox_->ListDead();
   ASSERT_TRUE(dead.ok());
@@ -263,8 +263,8 @@ TEST_F(OutboxTest, AfterMaxAttemptsAMessageIsDeadAndCanBeRedriven) {
   EXPECT_EQ(outbox_->Count()->dead, 1);
   down = false;
   ASSERT_TRUE(outbox_->Redrive((*dead)[0].id).ok());
-  ASSERT_TRUE(
-      WaitFor([&] { return outbox_->Get("incident:10:alert:1")->status == "sent"; }, absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return outbox_->Get("incident:10:alert:1")->status == OutboxStatus::kSent; },
+                      absl::Seconds(5)));
   EXPECT_EQ(calls.load(), 4);
   relay->Stop();
 }

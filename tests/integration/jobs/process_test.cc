@@ -89,12 +89,12 @@ TEST_F(ProcessTest, ARelayKilledBetweenSendAndMarkSentResendsWithoutASecondEffec
     first.Signal(SIGKILL);  // acknowledged by the receiver, never marked sent
     ASSERT_EQ(first.WaitExit(5s), 128 + SIGKILL);
   }
-  EXPECT_EQ(outbox->Get("cmd:1")->status, "pending");
+  EXPECT_EQ(outbox->Get("cmd:1")->status, OutboxStatus::kPending);
   EXPECT_EQ(Effects("cmd:1"), 1);
 
   ChildProcess second(kWorkerBinary, {"outbox", "--lease-ms=1000"}, Env());
   ASSERT_FALSE(second.WaitForLine("sent cmd:1 applied=0", 10s).empty()) << second.Stdout() << second.Stderr();
-  ASSERT_TRUE(WaitFor([&] { return outbox->Get("cmd:1")->status == "sent"; }, absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return outbox->Get("cmd:1")->status == OutboxStatus::kSent; }, absl::Seconds(5)));
   EXPECT_EQ(Effects("cmd:1"), 1);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM jobs_test_inbox"), 1);
   EXPECT_EQ(outbox->Get("cmd:1")->attempts, 2);

@@ -41,7 +41,7 @@ class WorkerTest : public JobsTest {
   }
   std::string State(const std::string& key) {
     absl::StatusOr<Job> job = store_->Get(key);
-    return job.ok() ? job->state : "missing";
+    return job.ok() ? std::string(Name(job->state)) : "missing";
   }
 
   std::unique_ptr<JobStore> store_;
