@@ -46,6 +46,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "boost/asio/bind_executor.hpp"
@@ -147,7 +148,7 @@ class ClientSlots {
  private:
   const size_t cap_;
   std::mutex mu_;
-  std::unordered_map<std::string, size_t> counts_;  // guarded by mu_
+  std::unordered_map<std::string, size_t> counts_ ABSL_GUARDED_BY(mu_);
 };
 
 // Everything the listener and the sessions share; Server::Impl is this (a private name they cannot use).
@@ -178,12 +179,12 @@ struct ServerState {
   ClientSlots client_slots;
 
   mutable std::mutex mu;
-  std::condition_variable cv;                                             // signalled when a session ends
-  std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions;  // guarded by mu
-  std::atomic<size_t> open_connections{0};                                // admitted sessions still alive
+  std::condition_variable cv;  // signalled when a session ends
+  std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions ABSL_GUARDED_BY(mu);
+  std::atomic<size_t> open_connections{0};  // admitted sessions still alive
   std::atomic<bool> stopping{false};
-  bool started = false;  // guarded by mu
-  bool stopped = false;  // guarded by mu
+  bool started ABSL_GUARDED_BY(mu) = false;
+  bool stopped ABSL_GUARDED_BY(mu) = false;
   std::atomic<uint16_t> port{0};
   std::vector<std::thread> io_threads;
 

@@ -14,6 +14,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -664,14 +665,14 @@ struct FakeBotApi::State : std::enable_shared_from_this<FakeBotApi::State> {
 
   const FakeBotApiOptions options;
   mutable std::mutex mu;
-  mutable std::condition_variable calls_cv;    // a call was recorded or finished
-  std::condition_variable stop_cv;             // stopping was set
-  std::map<std::string, BotState> bots;        // by token; guarded by mu
-  std::vector<FaultRule> rules;                // guarded by mu
-  std::set<std::string> blocked_chats;         // guarded by mu
-  std::map<std::string, int64_t> channel_ids;  // "@name" -> a made-up chat id; guarded by mu
-  std::vector<Call> calls;                     // guarded by mu
-  bool stopping = false;                       // guarded by mu
+  mutable std::condition_variable calls_cv;                  // a call was recorded or finished
+  std::condition_variable stop_cv;                           // stopping was set
+  std::map<std::string, BotState> bots ABSL_GUARDED_BY(mu);  // by token
+  std::vector<FaultRule> rules ABSL_GUARDED_BY(mu);
+  std::set<std::string> blocked_chats ABSL_GUARDED_BY(mu);
+  std::map<std::string, int64_t> channel_ids ABSL_GUARDED_BY(mu);  // "@name" -> a made-up chat id
+  std::vector<Call> calls ABSL_GUARDED_BY(mu);
+  bool stopping ABSL_GUARDED_BY(mu) = false;
 };
 
 absl::StatusOr<std::unique_ptr<FakeBotApi>> FakeBotApi::Start(FakeBotApiOptions options) {

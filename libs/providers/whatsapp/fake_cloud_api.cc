@@ -11,6 +11,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "libs/http/server.h"
@@ -398,16 +399,16 @@ struct FakeCloudApi::State : std::enable_shared_from_this<FakeCloudApi::State> {
 
   const FakeCloudApiOptions options;
   mutable std::mutex mu;
-  mutable std::condition_variable calls_cv;          // a call was recorded or finished
-  std::condition_variable stop_cv;                   // stopping was set
-  std::map<std::string, std::string> phone_numbers;  // id -> token; guarded by mu
-  std::set<std::string> tokens;                      // guarded by mu
-  std::vector<FaultRule> rules;                      // guarded by mu
-  std::set<std::string> blocked;                     // digits; guarded by mu
-  std::vector<Call> calls;                           // guarded by mu
-  int64_t message_counter = 0;                       // guarded by mu
-  int64_t trace_counter = 0;                         // guarded by mu
-  bool stopping = false;                             // guarded by mu
+  mutable std::condition_variable calls_cv;                              // a call was recorded or finished
+  std::condition_variable stop_cv;                                       // stopping was set
+  std::map<std::string, std::string> phone_numbers ABSL_GUARDED_BY(mu);  // id -> token
+  std::set<std::string> tokens ABSL_GUARDED_BY(mu);
+  std::vector<FaultRule> rules ABSL_GUARDED_BY(mu);
+  std::set<std::string> blocked ABSL_GUARDED_BY(mu);  // digits
+  std::vector<Call> calls ABSL_GUARDED_BY(mu);
+  int64_t message_counter ABSL_GUARDED_BY(mu) = 0;
+  int64_t trace_counter ABSL_GUARDED_BY(mu) = 0;
+  bool stopping ABSL_GUARDED_BY(mu) = false;
 };
 
 absl::StatusOr<std::unique_ptr<FakeCloudApi>> FakeCloudApi::Start(FakeCloudApiOptions options) {

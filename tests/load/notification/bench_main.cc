@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -460,9 +461,9 @@ class SendClient {
   std::vector<std::unique_ptr<Target>> targets_;
   std::mutex mu_;
   std::condition_variable cv_;
-  int max_inflight_;      // guarded by mu_
-  int inflight_ = 0;      // guarded by mu_
-  absl::Time last_done_;  // guarded by mu_
+  int max_inflight_ ABSL_GUARDED_BY(mu_);
+  int inflight_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_done_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> failures_{0}, retries_{0}, duplicates_{0};
 };
 
