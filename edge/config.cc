@@ -143,18 +143,8 @@ absl::StatusOr<EdgeConfig> LoadEdgeConfig(const kernel::Env& env, kernel::AppEnv
   }
 
   // Telegram: the registry checks the pairs; every token and secret is a secret.
-  std::map<std::string, std::string> telegram_env;
-  for (const std::string& name : env.Names()) {
-    if (absl::StartsWith(name, "TELEGRAM_") || absl::StartsWith(name, "TG_")) {
-      std::optional<std::string> value = env.Get(name);
-      if (!value.has_value()) continue;
-      if (absl::StrContains(name, "TOKEN") || absl::StrContains(name, "SECRET"))
-        kernel::RegisterSecret(*value);
-      telegram_env.emplace(name, *value);
-    }
-  }
   absl::StatusOr<providers::telegram::BotRegistry> bots =
-      providers::telegram::BotRegistry::FromEnv(telegram_env);
+      providers::telegram::BotRegistry::FromEnv(kernel::TelegramVariables(env));
   if (!bots.ok()) {
     reader.AddError(std::string(bots.status().message()));
   } else {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "libs/kernel/log.h"
 
@@ -302,6 +303,18 @@ void RegisterSecretsFromEnv(const Env& env) {
     }
     RegisterUrlPassword(*value);
   }
+}
+
+std::map<std::string, std::string> TelegramVariables(const Env& env) {
+  std::map<std::string, std::string> out;
+  for (const std::string& name : env.Names()) {
+    if (!absl::StartsWith(name, "TELEGRAM_") && !absl::StartsWith(name, "TG_")) continue;
+    std::optional<std::string> value = env.Get(name);
+    if (!value.has_value()) continue;
+    if (absl::StrContains(name, "TOKEN") || absl::StrContains(name, "SECRET")) RegisterSecret(*value);
+    out.emplace(name, *value);
+  }
+  return out;
 }
 
 void ExitWithConfigError(const absl::Status& status) {

@@ -169,6 +169,11 @@ absl::StatusOr<ProcessConfig> LoadProcessConfig(const Env& env, const ServiceDef
 // read with ConfigReader's *Secret getters are registered whatever their length (from kMinSecretLength).
 void RegisterSecretsFromEnv(const Env& env);
 
+// The Telegram bots' variables (TELEGRAM_*, TG_*) as BotRegistry::FromEnv takes them; every token and
+// webhook secret among them is registered as a secret, whatever its length. The edge and the notification
+// service read their bots through it.
+std::map<std::string, std::string> TelegramVariables(const Env& env);
+
 // Prints "config error: <status message>" as one line on stderr and exits with code 2.
 [[noreturn]] void ExitWithConfigError(const absl::Status& status);
 
