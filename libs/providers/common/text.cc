@@ -58,4 +58,13 @@ std::string_view TrimAscii(std::string_view s) {
   return s;
 }
 
+size_t Utf16Length(std::string_view utf8) {
+  size_t units = 0;
+  for (unsigned char c : utf8) {
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte
+    units += c >= 0xF0 ? 2 : 1;        // 4-byte sequences are above U+FFFF: a surrogate pair
+  }
+  return units;
+}
+
 }  // namespace protectogram::providers

@@ -1,6 +1,7 @@
 // Small text helpers shared by the provider parsers.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,10 @@ bool IsValidUtf8(std::string_view s);
 
 // Writes `t` (whole seconds and nanoseconds) into a protobuf Timestamp.
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
+
+// The length of UTF-8 text in UTF-16 code units, as Telegram and WhatsApp count a text's length (a character
+// above U+FFFF is a surrogate pair: 2). Exact for valid UTF-8; for anything else only an estimate.
+size_t Utf16Length(std::string_view utf8);
 
 // `s` without leading and trailing ASCII whitespace.
 std::string_view TrimAscii(std::string_view s);

@@ -148,15 +148,6 @@ std::optional<absl::Duration> RetryAfterFromDescription(std::string_view descrip
 
 }  // namespace
 
-size_t Utf16Length(std::string_view utf8) {
-  size_t units = 0;
-  for (unsigned char c : utf8) {
-    if ((c & 0xC0) == 0x80) continue;  // a continuation byte
-    units += c >= 0xF0 ? 2 : 1;        // 4-byte sequences are above U+FFFF: a surrogate pair
-  }
-  return units;
-}
-
 absl::Status ValidateInlineKeyboard(const InlineKeyboard& keyboard) {
   return ValidateRows(
       "inline keyboard", keyboard, [](const InlineButton& button, const std::string& where) -> absl::Status {

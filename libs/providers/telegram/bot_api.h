@@ -47,6 +47,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/providers/common/text.h"
 
 namespace protectogram::providers::telegram {
 
@@ -88,9 +89,7 @@ absl::Status ValidateInlineKeyboard(const InlineKeyboard& keyboard);
 // The same rules for a reply keyboard (no callback_data): "reply keyboard: row 1 has 9 buttons (at most 8)".
 absl::Status ValidateReplyKeyboard(const ReplyKeyboard& keyboard);
 
-// The length of UTF-8 text in UTF-16 code units, as Telegram counts it (a character above U+FFFF is 2).
-// Exact for valid UTF-8; for anything else only an estimate.
-size_t Utf16Length(std::string_view utf8);
+// Lengths are counted in UTF-16 code units with providers::Utf16Length (libs/providers/common/text.h).
 
 // --- requests ---
 

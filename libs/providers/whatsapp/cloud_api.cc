@@ -22,15 +22,6 @@ std::string_view TrimSlashes(std::string_view s) {
   return s;
 }
 
-size_t Utf16Length(std::string_view utf8) {
-  size_t units = 0;
-  for (unsigned char c : utf8) {
-    if ((c & 0xC0) == 0x80) continue;
-    units += c >= 0xF0 ? 2 : 1;
-  }
-  return units;
-}
-
 absl::Status CheckRecipient(std::string_view to) {
   std::string_view digits = to;
   if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);

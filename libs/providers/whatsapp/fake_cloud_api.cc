@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "libs/http/server.h"
 #include "libs/providers/common/json_reader.h"
+#include "libs/providers/common/text.h"
 #include "libs/providers/whatsapp/cloud_api.h"
 
 namespace protectogram::providers::whatsapp {
@@ -24,15 +25,6 @@ namespace {
 namespace json = boost::json;
 
 constexpr char kMalformedBody[] = R"({"messaging_product":"whatsapp","contacts":[{"input":)";
-
-size_t Utf16Length(std::string_view utf8) {
-  size_t units = 0;
-  for (unsigned char c : utf8) {
-    if ((c & 0xC0) == 0x80) continue;
-    units += c >= 0xF0 ? 2 : 1;
-  }
-  return units;
-}
 
 // "+79990001122" and "79990001122" are one recipient.
 std::string Digits(std::string_view to) {
