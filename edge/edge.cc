@@ -9,37 +9,19 @@
 #include <future>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "libs/kernel/config.h"
 #include "libs/kernel/log.h"
 #include "libs/kernel/ops_http.h"
+#include "libs/pg/status.h"
 
 namespace protectogram::edge {
 namespace {
 
 constexpr char kInboxTable[] = "edge.inbox_events";
-constexpr char kTelegramBotPrefix[] = "/webhook/";
 // An empty TwiML document: Twilio wants TwiML back from voice and messaging webhooks; this one says nothing
 // more (no reply message; the call's next step comes from the telephony service).
 constexpr char kEmptyTwiml[] = R"(<?xml version="1.0" encoding="UTF-8"?><Response/>)";
-
-// The bot of /webhook/<bot_id>, lower-cased; "" when the path has no single segment after the prefix.
-std::string BotIdOf(const http::Request& request) {
-  std::string bot_id = absl::AsciiStrToLower(request.path.substr(sizeof(kTelegramBotPrefix) - 1));
-  if (bot_id.find('/') != std::string::npos) return std::string();
-  return bot_id;
-}
-
-// The webhook behind a route label, for counting what the server refused itself (405, 413, ...).
-std::optional<Source> SourceOfRoute(std::string_view route) {
-  if (route == "/telegram/webhook" || route == kTelegramBotPrefix) return Source::kTelegram;
-  if (route == "/telnyx/webhook") return Source::kTelnyx;
-  if (route == "/twilio/voice") return Source::kTwilioVoice;
-  if (route == "/twilio/whatsapp") return Source::kTwilioWhatsApp;
-  if (route == "/whatsapp/webhook") return Source::kWhatsApp;
-  return std::nullopt;
-}
 
 // Raises this thread's nice value by `nice` (Linux: per thread). Never fails the caller.
 bool LowerThreadPriority(int nice) {
@@ -181,12 +163,11 @@ Edge::Edge(EdgeOptions options)
                               {"provider", "outcome"})),
       http_observer_(kernel::HttpMetricsObserver(metrics_)) {
   // Looked up once: the hot path only increments.
-  for (Source source : {Source::kTelegram, Source::kTelnyx, Source::kTwilioVoice, Source::kTwilioWhatsApp,
-                        Source::kWhatsApp}) {
-    auto& row = accepted_children_[static_cast<size_t>(source)];
-    row[static_cast<size_t>(Outcome::kStored)] = &accepted_.WithLabels({SourceLabel(source), "stored"});
-    row[static_cast<size_t>(Outcome::kDuplicate)] = &accepted_.WithLabels({SourceLabel(source), "duplicate"});
-    row[static_cast<size_t>(Outcome::kIgnored)] = &accepted_.WithLabels({SourceLabel(source), "ignored"});
+  for (const WebhookRoute& route : WebhookRoutes()) {
+    auto& row = accepted_children_.emplace_back();
+    row[static_cast<size_t>(Outcome::kStored)] = &accepted_.WithLabels({route.label, "stored"});
+    row[static_cast<size_t>(Outcome::kDuplicate)] = &accepted_.WithLabels({route.label, "duplicate"});
+    row[static_cast<size_t>(Outcome::kIgnored)] = &accepted_.WithLabels({route.label, "ignored"});
   }
 }
 
@@ -256,102 +237,63 @@ http::Response Edge::Handle(const http::Request& request, std::string* route) co
 
 http::Router Edge::BuildRouter() {
   http::Router router;
+  // Operations: liveness, readiness, metrics, version.
   kernel::AddOpsRoutes(router, &metrics_, options_.readiness, options_.metrics_enabled);
   router.Add("GET", "/health", [](const http::Request&) {
     return http::Response::Json(
         200, absl::StrCat(R"({"status":"ok","version":")", std::string(kernel::Version()), R"("})"));
   });
 
-  const EdgeConfig& config = options_.config;
-  // Each webhook route: its provider's body limit, and the checks that need no body run on the head.
-  auto route = [this](Source source, size_t body_limit,
-                      std::function<absl::Status(const http::Request&)> check) {
-    http::RouteOptions route_options;
-    route_options.body_limit = body_limit;
-    route_options.precheck =
-        [this, source, check = std::move(check)](const http::Request& head) -> std::optional<http::Response> {
-      absl::Status checked = check(head);
-      if (checked.ok()) return std::nullopt;
-      return Refuse(source, head, checked);
-    };
-    return route_options;
-  };
+  // The webhooks: one route per entry of the route table (routes.h).
+  for (size_t i = 0; i < WebhookRoutes().size(); ++i) AddWebhookRoute(router, i);
 
-  router.Add(
-      "POST", "/telegram/webhook",
-      [this](const http::Request& request) {
-        // The URL form (?secret=) is what this route documents; the secret_token header is taken too, so the
-        // default bot may be registered either way (both at once must agree).
-        absl::StatusOr<std::string_view> secret = TelegramSecret(request, /*query_secret=*/true);
-        if (!secret.ok()) return Refuse(Source::kTelegram, request, secret.status());
-        return Ingest(
-            Source::kTelegram, request,
-            AcceptTelegram(options_.config, providers::telegram::kDefaultBotId, *secret, request.body));
-      },
-      route(Source::kTelegram, config.telegram_body_limit_bytes, [this](const http::Request& head) {
-        return PrecheckTelegram(options_.config, providers::telegram::kDefaultBotId, head,
-                                /*query_secret=*/true);
-      }));
-  router.AddPrefix(
-      "POST", kTelegramBotPrefix,
-      [this](const http::Request& request) {
-        return Ingest(Source::kTelegram, request,
-                      AcceptTelegram(options_.config, BotIdOf(request),
-                                     request.Header("x-telegram-bot-api-secret-token"), request.body));
-      },
-      route(Source::kTelegram, config.telegram_body_limit_bytes, [this](const http::Request& head) {
-        const std::string bot_id = BotIdOf(head);
-        if (bot_id.empty()) return Reject(RejectReason::kUnknownBot, "unknown bot");
-        return PrecheckTelegram(options_.config, bot_id, head, /*query_secret=*/false);
-      }));
-  router.Add(
-      "POST", "/telnyx/webhook",
-      [this](const http::Request& request) {
-        return Ingest(Source::kTelnyx, request, AcceptTelnyx(options_.config, request, Now()));
-      },
-      route(Source::kTelnyx, config.telnyx_body_limit_bytes,
-            [this](const http::Request& head) { return PrecheckTelnyx(options_.config, head, Now()); }));
-  router.Add(
-      "POST", "/twilio/voice",
-      [this](const http::Request& request) {
-        return Ingest(Source::kTwilioVoice, request, AcceptTwilioVoice(options_.config, request));
-      },
-      route(Source::kTwilioVoice, config.twilio_body_limit_bytes,
-            [this](const http::Request& head) { return PrecheckTwilio(options_.config, head); }));
-  router.Add(
-      "POST", "/twilio/whatsapp",
-      [this](const http::Request& request) {
-        return Ingest(Source::kTwilioWhatsApp, request, AcceptTwilioWhatsApp(options_.config, request));
-      },
-      route(Source::kTwilioWhatsApp, config.twilio_body_limit_bytes,
-            [this](const http::Request& head) { return PrecheckTwilio(options_.config, head); }));
-  router.Add("GET", "/whatsapp/webhook", [this](const http::Request& request) {
-    absl::StatusOr<std::string> challenge = WhatsAppChallenge(options_.config, request);
-    if (!challenge.ok()) return Refuse(Source::kWhatsApp, request, challenge.status());
-    return http::Response::Text(200, *std::move(challenge));
-  });
-  router.Add(
-      "POST", "/whatsapp/webhook",
-      [this](const http::Request& request) {
-        return Ingest(Source::kWhatsApp, request, AcceptWhatsApp(options_.config, request));
-      },
-      route(Source::kWhatsApp, config.whatsapp_body_limit_bytes,
-            [this](const http::Request& head) { return PrecheckWhatsApp(options_.config, head); }));
+  // Routes that are neither operations nor webhooks are added here, each group by a function of its own file
+  // (as AddOpsRoutes). Their paths must not be a webhook's: a route label of the table counts as a webhook's
+  // in webhook_rejected_total.
+  if (options_.extra_routes) options_.extra_routes(router);
   return router;
 }
 
-http::Response Edge::Ingest(Source source, const http::Request& request,
+void Edge::AddWebhookRoute(http::Router& router, size_t index) {
+  const WebhookRoute& route = WebhookRoutes()[index];
+  // The provider's body limit, and the checks that need no body run on the head.
+  http::RouteOptions route_options;
+  if (route.body_limit != nullptr) route_options.body_limit = options_.config.*route.body_limit;
+  if (route.precheck != nullptr) {
+    route_options.precheck = [this, &route](const http::Request& head) -> std::optional<http::Response> {
+      absl::Status checked = route.precheck({.config = options_.config, .request = head, .now = Now()});
+      if (checked.ok()) return std::nullopt;
+      return Refuse(route, head, checked);
+    };
+  }
+  http::Handler handler = [this, index, &route](const http::Request& request) {
+    const WebhookCall call{.config = options_.config, .request = request, .now = Now()};
+    if (route.accept != nullptr) return Ingest(index, request, route.accept(call));
+    absl::StatusOr<http::Response> answer = route.answer(call);
+    if (!answer.ok()) return Refuse(route, request, answer.status());
+    return *std::move(answer);
+  };
+  if (route.prefix) {
+    router.AddPrefix(std::string(route.method), std::string(route.path), std::move(handler),
+                     std::move(route_options));
+  } else {
+    router.Add(std::string(route.method), std::string(route.path), std::move(handler),
+               std::move(route_options));
+  }
+}
+
+http::Response Edge::Ingest(size_t index, const http::Request& request,
                             absl::StatusOr<std::vector<InboxRecord>> verdict) {
-  if (!verdict.ok()) return Refuse(source, request, verdict.status());
+  const WebhookRoute& route = WebhookRoutes()[index];
+  if (!verdict.ok()) return Refuse(route, request, verdict.status());
   std::vector<bool> ignored;
   for (const InboxRecord& r : *verdict) ignored.push_back(!r.ignore_reason.empty());
   const std::string first_key = verdict->front().event.provider_event_id;
   absl::StatusOr<std::vector<jobs::StoredEvent>> stored = writer_->Store(*std::move(verdict));
-  const std::string_view provider = SourceLabel(source);
+  const std::string_view provider = route.label;
   if (!stored.ok()) {
-    const bool row_error = stored.status().code() == absl::StatusCode::kInvalidArgument ||
-                           stored.status().code() == absl::StatusCode::kFailedPrecondition ||
-                           stored.status().code() == absl::StatusCode::kOutOfRange;
+    // A row Postgres refuses even alone fails on every retry (500); anything else may pass on one (503).
+    const bool row_error = pg::IsRowError(stored.status());
     rejected_.WithLabels({provider, row_error ? "store_failed" : "store_unavailable"}).Inc();
     kernel::LogWarn("edge: webhook not stored", {{"provider", provider},
                                                  {"provider_event_id", first_key},
@@ -369,9 +311,9 @@ http::Response Edge::Ingest(Source source, const http::Request& request,
     all_duplicates = all_duplicates && s.duplicate;
     const Outcome outcome =
         s.duplicate ? Outcome::kDuplicate : (ignored[i] ? Outcome::kIgnored : Outcome::kStored);
-    accepted_children_[static_cast<size_t>(source)][static_cast<size_t>(outcome)]->Inc();
+    accepted_children_[index][static_cast<size_t>(outcome)]->Inc();
   }
-  if (source == Source::kTwilioVoice || source == Source::kTwilioWhatsApp) {
+  if (route.reply == WebhookRoute::Reply::kTwiml) {
     http::Response response;
     response.status = 200;
     response.content_type = "text/xml; charset=utf-8";
@@ -381,10 +323,11 @@ http::Response Edge::Ingest(Source source, const http::Request& request,
   return http::Response::Json(200, all_duplicates ? R"({"ok":true,"duplicate":true})" : R"({"ok":true})");
 }
 
-http::Response Edge::Refuse(Source source, const http::Request& request, const absl::Status& status) {
+http::Response Edge::Refuse(const WebhookRoute& route, const http::Request& request,
+                            const absl::Status& status) {
   const RejectReason reason = RejectReasonOf(status).value_or(RejectReason::kMalformed);
   const int http_status = HttpStatusOf(reason);
-  const std::string_view provider = SourceLabel(source);
+  const std::string_view provider = route.label;
   const std::string_view label = ReasonLabel(reason);
   rejected_.WithLabels({provider, label}).Inc();
   // Never the target: /telegram/webhook carries its secret in the query.
@@ -402,17 +345,17 @@ http::Response Edge::Refuse(Source source, const http::Request& request, const a
 void Edge::Observe(std::string_view route, int status, std::chrono::nanoseconds elapsed) {
   http_observer_(route, status, elapsed);
   if (status != 405) return;
-  if (std::optional<Source> source = SourceOfRoute(route); source.has_value()) {
-    rejected_.WithLabels({SourceLabel(*source), "method_not_allowed"}).Inc();
+  if (const WebhookRoute* webhook = WebhookRouteOfLabel(route); webhook != nullptr) {
+    rejected_.WithLabels({webhook->label, "method_not_allowed"}).Inc();
     kernel::LogInfo("edge: webhook refused",
-                    {{"provider", SourceLabel(*source)}, {"reason", "method_not_allowed"}, {"status", 405}});
+                    {{"provider", webhook->label}, {"reason", "method_not_allowed"}, {"status", 405}});
   }
 }
 
 void Edge::ObserveRefusal(std::string_view route, const http::Refusal& refusal, std::string_view client) {
   // A refusal after the head named a webhook route counts for its provider; before that, for "unknown".
-  const std::optional<Source> source = SourceOfRoute(route);
-  const std::string_view provider = source.has_value() ? SourceLabel(*source) : std::string_view("unknown");
+  const WebhookRoute* webhook = WebhookRouteOfLabel(route);
+  const std::string_view provider = webhook != nullptr ? webhook->label : std::string_view("unknown");
   const std::string_view reason = http::RefusalLabel(refusal.reason);
   rejected_.WithLabels({provider, reason}).Inc();
   kernel::LogInfo("edge: request refused by the server", {{"provider", provider},

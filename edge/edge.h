@@ -1,7 +1,8 @@
 // The edge: the only door from the outside. Shaped like Beast's server: the http::Server's listener and
-// sessions read requests and hand them to a Router, whose webhook routes call the pure checks of webhooks.h,
-// store what they accept through the group-commit InboxWriter, and answer. Behind them an InboxRelay
-// delivers every stored row to its service (Forwarder), until the service has it.
+// sessions read requests and hand them to a Router, whose webhook routes (one per entry of the route table,
+// routes.h) call the pure checks of webhooks.h, store what they accept through the group-commit InboxWriter,
+// and answer. Behind them an InboxRelay delivers every stored row to its service (Forwarder), until the
+// service has it.
 //
 //   POST /telegram/webhook?secret=...   bot "main"           -> incident  (HandleChatEvent)
 //   POST /webhook/<bot_id>              X-Telegram-Bot-Api-Secret-Token
@@ -22,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,6 +31,7 @@
 #include "edge/config.h"
 #include "edge/forwarder.h"
 #include "edge/inbox_writer.h"
+#include "edge/routes.h"
 #include "edge/service_health.h"
 #include "libs/http/server.h"
 #include "libs/jobs/inbox.h"
@@ -50,6 +53,8 @@ struct EdgeOptions {
   std::function<absl::Time()> now;               // for the Telnyx window; empty: absl::Now
   bool run_relay = true;                         // false: store only (tests of the routes)
   absl::Duration relay_rescan_interval = absl::Seconds(5);
+  // More routes (the REST call API, edge/call_api.h), added to the router after the webhooks.
+  std::function<void(http::Router&)> extra_routes;
 };
 
 // The HTTP server's limits from the edge's configuration.
@@ -80,10 +85,12 @@ class Edge {
  private:
   explicit Edge(EdgeOptions options);
   http::Router BuildRouter();
+  // Registers the route table's entry `index` (routes.h): its body limit, head check and handler.
+  void AddWebhookRoute(http::Router& router, size_t index);
   // Stores what a check accepted and answers; or answers its refusal.
-  http::Response Ingest(Source source, const http::Request& request,
+  http::Response Ingest(size_t index, const http::Request& request,
                         absl::StatusOr<std::vector<InboxRecord>> verdict);
-  http::Response Refuse(Source source, const http::Request& request, const absl::Status& status);
+  http::Response Refuse(const WebhookRoute& route, const http::Request& request, const absl::Status& status);
   void Observe(std::string_view route, int status, std::chrono::nanoseconds elapsed);
   void ObserveRefusal(std::string_view route, const http::Refusal& refusal, std::string_view client);
   absl::Time Now() const { return options_.now ? options_.now() : absl::Now(); }
@@ -93,7 +100,8 @@ class Edge {
   kernel::Counter& rejected_;
   kernel::Counter& accepted_;
   enum class Outcome { kStored, kDuplicate, kIgnored };
-  std::array<std::array<kernel::CounterChild*, 3>, 5> accepted_children_{};  // [Source][Outcome]
+  // webhook_accepted_total's children of each route table entry, by Outcome.
+  std::vector<std::array<kernel::CounterChild*, 3>> accepted_children_;
   std::function<void(std::string_view, int, std::chrono::nanoseconds)> http_observer_;
 
   std::unique_ptr<pg::Pool> pool_;         // relay, readiness

@@ -63,8 +63,9 @@ absl::Status Forwarder::Deliver(const jobs::InboxMessage& message) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   kernel::PrepareClientContext(&context);
+  // The service of the row's route table entry (routes.h), as TranslateInboxEvent set it.
   const bool incident = event->target == ForwardEvent::Target::kIncident;
-  const std::string_view service = incident ? "incident" : "telephony";
+  const std::string_view service = TargetLabel(event->target);
   const absl::Time started = absl::Now();
   grpc::Status rpc;
   if (incident) {

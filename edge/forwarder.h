@@ -1,11 +1,11 @@
 // Delivers stored webhooks to their services over gRPC: the inbox relay's deliver function.
 //
-// Each delivery re-parses the stored row (TranslateInboxEvent), then calls IncidentService.HandleChatEvent or
-// TelephonyService.HandleCallEvent with a deadline, the correlation id "edge-<row id>" and
-// event_key "edge:<row id>" (the service's idempotency key). What the relay does with the result
-// (libs/jobs/retry.h): OK / ALREADY_EXISTS -> delivered; INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE, or a row
-// that does not parse -> ignored for good (logged); anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...) ->
-// retried with back-off until the service takes it.
+// Each delivery re-parses the stored row (TranslateInboxEvent), then calls the service its route table entry
+// names (edge/routes.h), IncidentService.HandleChatEvent or TelephonyService.HandleCallEvent, with a
+// deadline, the correlation id "edge-<row id>" and event_key "edge:<row id>" (the service's idempotency key).
+// What the relay does with the result (libs/jobs/retry.h): OK / ALREADY_EXISTS -> delivered;
+// INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE, or a row that does not parse -> ignored for good (logged);
+// anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...) -> retried with back-off until the service takes it.
 #pragma once
 
 #include <grpcpp/channel.h>

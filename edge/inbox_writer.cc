@@ -6,19 +6,13 @@
 #include "absl/time/clock.h"
 #include "edge/queries.h"
 #include "libs/kernel/log.h"
+#include "libs/pg/status.h"
 
 namespace protectogram::edge {
 namespace {
 
 kernel::MetricsRegistry& Registry(const InboxWriterOptions& options) {
   return options.metrics != nullptr ? *options.metrics : kernel::DefaultMetrics();
-}
-
-// Errors that belong to a row (bad data, a violated constraint) rather than to the database as a whole.
-bool IsRowError(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kInvalidArgument ||
-         status.code() == absl::StatusCode::kFailedPrecondition ||
-         status.code() == absl::StatusCode::kOutOfRange;
 }
 
 // Whether a commit stored a row the relay must forward.
@@ -155,7 +149,7 @@ void InboxWriter::Commit(std::vector<std::unique_ptr<Pending>>& batch) {
     if (options_.on_stored && ForwardsAny(ignore_reasons, *stored)) options_.on_stored();
     return;
   }
-  if (!IsRowError(stored.status())) {
+  if (!pg::IsRowError(stored.status())) {
     // Postgres is down or slow: nothing of the batch is stored (or its outcome is unknown); 503 for all.
     commit_errors_.Inc();
     for (auto& pending : batch) pending->promise.set_value(stored.status());
@@ -214,7 +208,7 @@ InboxWriter::Outcome InboxWriter::StoreAlone(const std::vector<InboxRecord>& rec
     reasons.push_back(r.ignore_reason);
   }
   Outcome outcome = StoreEvents(events, reasons);
-  if (outcome.ok() || !IsRowError(outcome.status())) return outcome;
+  if (outcome.ok() || !pg::IsRowError(outcome.status())) return outcome;
   // Postgres refuses the row: most likely payload_json (jsonb is stricter than JSON parsers, e.g. about
   // unpaired surrogates). The raw payload is what matters; store it without the parsed copy.
   for (jobs::InboxEvent& e : events) e.payload_json.reset();

@@ -10,10 +10,11 @@
 // under load batches grow with the commit time instead of being split into commits of one. A batch with
 // rows to be stored as ignored runs in a transaction (insert, mark ignored, commit).
 //
-// Errors. A transient error (Postgres unreachable, a timeout) fails the whole batch: every caller gets
-// UNAVAILABLE/DEADLINE_EXCEEDED and answers 503, so the provider retries. Any other error (one row Postgres
-// refuses) must not sink the rows that share its commit: each caller's rows are then stored on their own,
-// and a row refused again is retried without payload_json (the raw payload is what matters).
+// Errors. A row error (pg::IsRowError: one row Postgres refuses, bad data or a violated constraint) must not
+// sink the rows that share its commit: each caller's rows are then stored on their own, and a row refused
+// again is retried without payload_json (the raw payload is what matters). Any other error (Postgres
+// unreachable, a timeout) fails the whole batch: every caller gets it (UNAVAILABLE/DEADLINE_EXCEEDED, ...)
+// and answers 503, so the provider retries.
 #pragma once
 
 #include <condition_variable>
@@ -62,7 +63,7 @@ class InboxWriter {
 
   // Stores the rows (durably, committed) and returns each one's outcome in order: its row id and whether it
   // was there already. Errors: UNAVAILABLE (Postgres unreachable, or the writer stopped), DEADLINE_EXCEEDED
-  // (no commit within wait_timeout or the statement timeout), INTERNAL/INVALID_ARGUMENT for rows Postgres
+  // (no commit within wait_timeout or the statement timeout), a row error (pg::IsRowError) for rows Postgres
   // refuses even alone. Thread-safe; blocks the calling thread.
   absl::StatusOr<std::vector<jobs::StoredEvent>> Store(std::vector<InboxRecord> records);
 

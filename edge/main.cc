@@ -1,9 +1,19 @@
-// protectogram-edge: the HTTP door for every webhook (docs/edge.md). The kernel's ServiceHost gives it what
-// every process has (command line, config, JSON logs, readiness, signals, ordered shutdown); the edge has no
-// gRPC server and serves /health* and /metrics on HTTP_PORT next to its webhooks.
+// protectogram-edge: the HTTP door for every webhook (docs/edge.md) and for the REST call API
+// (docs/call-api.md). The kernel's ServiceHost gives it what every process has (command line, config, JSON
+// logs, readiness, signals, ordered shutdown); the edge has no gRPC server and serves /health* and /metrics on
+// HTTP_PORT next to its webhooks.
+//
+//   protectogram-edge                        runs the edge
+//   protectogram-edge api-user add NAME      adds a call API user (password: the first line of stdin)
+//   protectogram-edge api-user remove NAME   removes one
+#include <iostream>
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "edge/api_users.h"
+#include "edge/call_api.h"
 #include "edge/config.h"
 #include "edge/edge.h"
 #include "libs/kernel/config.h"
@@ -14,6 +24,13 @@ namespace protectogram::edge {
 namespace {
 
 int Main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (IsApiUserCommand(args)) {
+    // One line of output: the database pool's own warnings (connect back-off) would add JSON lines.
+    kernel::InitLogging("protectogram-edge", "error");
+    return RunApiUserCommand(args, kernel::ProcessEnv(), std::cin, std::cout, std::cerr);
+  }
+
   auto host = kernel::ServiceHost::CreateOrExit(argc, argv, kernel::EdgeDefaults());
   const kernel::ProcessConfig& process = host->config();
   EdgeOptions options;
@@ -24,6 +41,17 @@ int Main(int argc, char** argv) {
   options.metrics_enabled = process.metrics_enabled;
   options.metrics = &host->metrics();
   options.readiness = &host->readiness();
+
+  // The REST call API: its own users' pool and telephony channel; it outlives the edge that routes to it.
+  CallApiConfig call_api_config =
+      kernel::ConfigOrExit(LoadCallApiConfig(kernel::ProcessEnv(), process.app_env));
+  if (!call_api_config.enabled) {
+    kernel::LogWarn("edge: SECRET_KEY is not set: the REST call API answers 503 (docs/call-api.md)");
+  }
+  std::unique_ptr<CallApi> call_api = kernel::ConfigOrExit(CallApi::Create(
+      std::move(call_api_config), process.database_url, options.config.telephony_addr, &host->metrics()));
+  options.extra_routes = [api = call_api.get()](http::Router& router) { api->AddRoutes(router); };
+
   std::unique_ptr<Edge> edge = kernel::ConfigOrExit(Edge::Create(std::move(options)));
 
   host->SetReadinessProbe([&edge] { return edge->CheckReady(); }, absl::Seconds(1));

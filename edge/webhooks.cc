@@ -10,6 +10,7 @@
 #include "libs/crypto/constant_time.h"
 #include "libs/crypto/digest.h"
 #include "libs/crypto/encoding.h"
+#include "libs/providers/common/error.h"
 #include "libs/providers/common/text.h"
 #include "libs/providers/telegram/telegram.h"
 #include "libs/providers/telnyx/telnyx.h"
@@ -29,27 +30,41 @@ constexpr RejectReason kAllReasons[] = {
     RejectReason::kMalformed,        RejectReason::kMissingId,
 };
 
-// A verification error of libs/providers as a refusal.
-absl::Status FromVerifyError(const absl::Status& status) {
+// An error of libs/providers as a refusal, by the reason the library attached to it; `otherwise` for a
+// status without one.
+absl::Status FromProviderError(const absl::Status& status, RejectReason otherwise) {
+  using providers::ProviderError;
   const std::string message(status.message());
-  if (status.code() == absl::StatusCode::kPermissionDenied) {
-    if (message == "timestamp outside window") return Reject(RejectReason::kReplay, message);
-    if (message.starts_with("missing")) return Reject(RejectReason::kMissingSignature, message);
-    return Reject(RejectReason::kBadSignature, message);
+  const std::optional<ProviderError> error = providers::ProviderErrorOf(status);
+  if (!error.has_value()) return Reject(otherwise, message);
+  switch (*error) {
+    case ProviderError::kMissingSignature:
+      return Reject(RejectReason::kMissingSignature, message);
+    case ProviderError::kBadSignature:
+    case ProviderError::kMalformedSignature:  // not a signature we could check
+      return Reject(RejectReason::kBadSignature, message);
+    case ProviderError::kReplay:
+      return Reject(RejectReason::kReplay, message);
+    case ProviderError::kBadKey:  // ours: the key is configured, but useless
+      return Reject(RejectReason::kNotConfigured, "provider key is unusable");
+    case ProviderError::kUnknownBot:
+      return Reject(RejectReason::kUnknownBot, "unknown bot");
+    case ProviderError::kBadVerifyToken:
+      return Reject(RejectReason::kBadVerifyToken, message);
+    case ProviderError::kMalformed:
+      return Reject(RejectReason::kMalformed, message);
+    case ProviderError::kMissingId:
+      return Reject(RejectReason::kMissingId, message);
   }
-  if (message == "malformed public key")
-    return Reject(RejectReason::kNotConfigured, "provider key is unusable");
-  // "malformed signature header", "malformed timestamp header": not a signature we could check.
-  return Reject(RejectReason::kBadSignature, message);
+  return Reject(otherwise, message);
 }
 
-// A parse error of libs/providers as a refusal: a missing event id, or anything else malformed.
+// A failed signature or secret check of libs/providers; a failed parse of libs/providers.
+absl::Status FromVerifyError(const absl::Status& status) {
+  return FromProviderError(status, RejectReason::kBadSignature);
+}
 absl::Status FromParseError(const absl::Status& status) {
-  const std::string message(status.message());
-  if (message.ends_with("id is required") || message.ends_with("Sid is required")) {
-    return Reject(RejectReason::kMissingId, message);
-  }
-  return Reject(RejectReason::kMalformed, message);
+  return FromProviderError(status, RejectReason::kMalformed);
 }
 
 // Refusals the storable checks give, with the route's reason.
@@ -119,22 +134,6 @@ InboxRecord TwilioRecord(const http::Request& request, std::string provider, std
 }
 
 }  // namespace
-
-std::string_view SourceLabel(Source source) {
-  switch (source) {
-    case Source::kTelegram:
-      return "telegram";
-    case Source::kTelnyx:
-      return "telnyx";
-    case Source::kTwilioVoice:
-      return "twilio_voice";
-    case Source::kTwilioWhatsApp:
-      return "twilio_whatsapp";
-    case Source::kWhatsApp:
-      return "whatsapp";
-  }
-  return "unknown";
-}
 
 std::string_view ReasonLabel(RejectReason reason) {
   switch (reason) {
@@ -214,7 +213,6 @@ absl::StatusOr<std::vector<InboxRecord>> AcceptTelegram(const EdgeConfig& config
     return Reject(RejectReason::kNotConfigured, "telegram webhooks are not configured");
   }
   absl::Status auth = config.bots.Authenticate(bot_id, presented_secret);
-  if (auth.code() == absl::StatusCode::kNotFound) return Reject(RejectReason::kUnknownBot, "unknown bot");
   if (!auth.ok()) return FromVerifyError(auth);
   if (absl::Status s = CheckStorable(body); !s.ok()) return s;
   absl::StatusOr<int64_t> update_id = providers::telegram::ExtractUpdateId(body);
@@ -340,10 +338,7 @@ absl::StatusOr<std::string> WhatsAppChallenge(const EdgeConfig& config, const ht
   absl::StatusOr<std::string> challenge =
       providers::whatsapp::VerifySubscriptionQuery(RawQuery(request), config.whatsapp_verify_token);
   if (challenge.ok()) return challenge;
-  if (challenge.status().code() == absl::StatusCode::kPermissionDenied) {
-    return Reject(RejectReason::kBadVerifyToken, std::string(challenge.status().message()));
-  }
-  return Reject(RejectReason::kMalformed, std::string(challenge.status().message()));
+  return FromParseError(challenge.status());
 }
 
 std::optional<std::string> KeptHeaders(const http::Request& request,
@@ -410,7 +405,6 @@ absl::Status PrecheckTelegram(const EdgeConfig& config, std::string_view bot_id,
   absl::StatusOr<std::string_view> secret = TelegramSecret(head, query_secret);
   if (!secret.ok()) return secret.status();
   absl::Status auth = config.bots.Authenticate(bot_id, *secret);
-  if (auth.code() == absl::StatusCode::kNotFound) return Reject(RejectReason::kUnknownBot, "unknown bot");
   if (!auth.ok()) return FromVerifyError(auth);
   return absl::OkStatus();
 }

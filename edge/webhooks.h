@@ -1,6 +1,7 @@
 // What the edge decides about one webhook request, as pure functions: verify it, and turn it into the inbox
-// rows to store, or refuse it. Nothing here touches a socket or the database; the routes (edge/edge.h) store
-// the rows and answer. Protocol facts are in libs/providers and docs/providers.md.
+// rows to store, or refuse it. Nothing here touches a socket or the database; the route table (edge/routes.h)
+// names which function checks which route, and the routes (edge/edge.h) store the rows and answer. Protocol
+// facts are in libs/providers and docs/providers.md.
 //
 // Inbox keys (edge.inbox_events is unique on provider + provider_event_id):
 //   Telegram          provider "telegram:<bot_id>", id = update_id
@@ -16,6 +17,11 @@
 // HttpStatusOf the answer:
 //   403 missing_signature, bad_signature, replay, bad_verify_token; 404 unknown_bot, not_configured;
 //   400 malformed, missing_id.
+// An error of libs/providers becomes a refusal by the reason the library attached to it
+// (libs/providers/common/error.h), with its message: kMissingSignature -> missing_signature, kBadSignature
+// and kMalformedSignature -> bad_signature, kReplay -> replay, kBadKey -> not_configured ("provider key is
+// unusable"), kUnknownBot -> unknown_bot, kBadVerifyToken -> bad_verify_token, kMalformed -> malformed,
+// kMissingId -> missing_id. (Without a reason: bad_signature from a check, malformed from a parser.)
 #pragma once
 
 #include <initializer_list>
@@ -34,12 +40,7 @@
 
 namespace protectogram::edge {
 
-// Which webhook route a request came through: the `provider` label of the edge's metrics.
-enum class Source { kTelegram, kTelnyx, kTwilioVoice, kTwilioWhatsApp, kWhatsApp };
-// "telegram", "telnyx", "twilio_voice", "twilio_whatsapp", "whatsapp".
-std::string_view SourceLabel(Source source);
-
-// Inbox provider names (Telegram's is "telegram:<bot_id>").
+// Inbox provider names (Telegram's is "telegram:<bot_id>"), as the route table (routes.h) names them.
 inline constexpr char kTelegramProviderPrefix[] = "telegram:";
 inline constexpr char kTelnyxProvider[] = "telnyx";
 inline constexpr char kTwilioVoiceProvider[] = "twilio:voice";

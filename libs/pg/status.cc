@@ -55,5 +55,11 @@ bool IsSerializationFailure(const absl::Status& status) {
   return state == "40001" || state == "40P01";
 }
 bool IsConnectionError(const absl::Status& status) { return status.code() == absl::StatusCode::kUnavailable; }
+bool IsRowError(const absl::Status& status) {
+  // By code, so that it holds for the library's client-side errors too (a value that does not convert).
+  return status.code() == absl::StatusCode::kInvalidArgument ||
+         status.code() == absl::StatusCode::kFailedPrecondition ||
+         status.code() == absl::StatusCode::kOutOfRange;
+}
 
 }  // namespace protectogram::pg

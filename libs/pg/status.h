@@ -48,5 +48,10 @@ bool IsCheckViolation(const absl::Status& status);       // 23514
 bool IsSerializationFailure(const absl::Status& status);
 // UNAVAILABLE: Postgres unreachable, connection lost, server shutting down. Worth retrying later.
 bool IsConnectionError(const absl::Status& status);
+// An error about the row rather than the database: the data itself is refused (class 22, data exception ->
+// INVALID_ARGUMENT; a violated constraint of class 23 other than unique -> FAILED_PRECONDITION; a value that
+// does not fit -> OUT_OF_RANGE). The same statement fails the same way on every retry, so it is not worth
+// retrying as it is; every other error (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, ...) may pass on a retry.
+bool IsRowError(const absl::Status& status);
 
 }  // namespace protectogram::pg

@@ -45,10 +45,11 @@ std::unique_ptr<DurableRuntime> DurableRuntime::CreateOrExit(kernel::ServiceHost
   const std::string listen_url =
       config.database_direct_url.empty() ? config.database_url : config.database_direct_url;
   rt->job_store_ = OrExit(jobs::JobStore::Create(*pool, {.table = options.job_table}), "job table");
-  rt->worker_ = OrExit(
-      jobs::Worker::Create(
-          *pool, {.table = options.job_table, .listen_url = listen_url, .threads = options.worker_threads}),
-      "job worker");
+  rt->worker_ = OrExit(jobs::Worker::Create(*pool, {.table = options.job_table,
+                                                    .listen_url = listen_url,
+                                                    .threads = options.worker_threads,
+                                                    .lease = options.worker_lease}),
+                       "job worker");
   if (!options.outbox_table.empty()) {
     rt->outbox_ =
         OrExit(jobs::Outbox::Create(*pool, {.table = options.outbox_table, .notify = options.outbox_notify}),

@@ -35,6 +35,8 @@ struct DurableRuntimeOptions {
   std::string outbox_table;  // "" when the service sends no commands
   std::string inbox_table;   // "" when nothing is delivered to the service as events
   int worker_threads = 2;
+  // A claimed job whose process vanished runs again after this (WorkerOptions::lease).
+  absl::Duration worker_lease = absl::Seconds(60);
   // The outbox relay's options when the defaults do not fit (more senders, pacing, a longer lease); the
   // runtime fills in table, listen_url and metrics.
   std::optional<jobs::OutboxRelayOptions> relay;

@@ -6,8 +6,10 @@
 #include <cctype>
 #include <limits>
 #include <optional>
+#include <utility>
 
 #include "libs/crypto/constant_time.h"
+#include "libs/providers/common/error.h"
 #include "libs/providers/common/json_reader.h"
 #include "libs/providers/common/text.h"
 
@@ -19,6 +21,10 @@ using common::v1::ChatEvent;
 
 constexpr std::string_view kTokenPrefix = "TG_TOKEN_";
 constexpr std::string_view kSecretPrefix = "TG_WEBHOOK_SECRET_";
+
+absl::Status Malformed(std::string message) {
+  return WithProviderError(absl::InvalidArgumentError(std::move(message)), ProviderError::kMalformed);
+}
 
 // Message payloads we answer with "I understand text and buttons". `animation` comes before `document`
 // because Telegram sends both fields for a GIF.
@@ -256,9 +262,12 @@ bool IsValidSecretToken(std::string_view secret) {
 }
 
 absl::Status VerifySecretToken(std::string_view expected, std::string_view presented) {
-  if (presented.empty()) return absl::PermissionDeniedError("missing secret token");
+  if (presented.empty()) {
+    return WithProviderError(absl::PermissionDeniedError("missing secret token"),
+                             ProviderError::kMissingSignature);
+  }
   if (expected.empty() || !crypto::ConstantTimeEquals(expected, presented)) {
-    return absl::PermissionDeniedError("bad secret token");
+    return WithProviderError(absl::PermissionDeniedError("bad secret token"), ProviderError::kBadSignature);
   }
   return absl::OkStatus();
 }
@@ -329,7 +338,8 @@ const Bot* BotRegistry::Find(std::string_view bot_id) const {
 
 absl::Status BotRegistry::Authenticate(std::string_view bot_id, std::string_view presented_secret) const {
   const Bot* bot = Find(bot_id);
-  if (bot == nullptr) return absl::NotFoundError("unknown bot");
+  if (bot == nullptr)
+    return WithProviderError(absl::NotFoundError("unknown bot"), ProviderError::kUnknownBot);
   return VerifySecretToken(bot->webhook_secret, presented_secret);
 }
 
@@ -339,22 +349,29 @@ absl::StatusOr<int64_t> ExtractUpdateId(std::string_view body) {
   json::basic_parser<UpdateIdHandler> parser(options);
   boost::system::error_code ec;
   const size_t n = parser.write_some(false, body.data(), body.size(), ec);
-  if (ec || n != body.size() || !parser.done()) return absl::InvalidArgumentError("malformed JSON");
+  if (ec || n != body.size() || !parser.done()) return Malformed("malformed JSON");
   const UpdateIdHandler& h = parser.handler();
-  if (!h.top_is_object) return absl::InvalidArgumentError("update must be a JSON object");
-  if (h.update_id_bad) return absl::InvalidArgumentError("update_id must be an integer");
-  if (!h.update_id) return absl::InvalidArgumentError("update_id is required");
-  if (*h.update_id < 0) return absl::InvalidArgumentError("update_id must not be negative");
+  if (!h.top_is_object) return Malformed("update must be a JSON object");
+  if (h.update_id_bad) return Malformed("update_id must be an integer");
+  if (!h.update_id) {
+    return WithProviderError(absl::InvalidArgumentError("update_id is required"), ProviderError::kMissingId);
+  }
+  if (*h.update_id < 0) return Malformed("update_id must not be negative");
   return *h.update_id;
 }
 
-absl::StatusOr<ChatEvent> ParseUpdate(std::string_view bot_id, std::string_view body) {
+namespace {
+
+// ParseUpdate, with the reason of a missing update_id attached (ParseUpdate attaches the others).
+absl::StatusOr<ChatEvent> ParseUpdateFields(std::string_view bot_id, std::string_view body) {
   absl::StatusOr<json::object> update = ParseJsonObject(body, "update");
   if (!update.ok()) return update.status();
   JsonReader r;
   const auto update_id = r.Int(&*update, "update_id", "update_id");
+  // Absent, rather than of the wrong type (then the reader holds that error, and Require adds none).
+  const bool missing_id = r.ok() && !update_id.has_value();
   r.Require(update_id.has_value(), "update_id");
-  if (!r.ok()) return r.status();
+  if (!r.ok()) return missing_id ? WithProviderError(r.status(), ProviderError::kMissingId) : r.status();
   if (*update_id < 0) return absl::InvalidArgumentError("update_id must not be negative");
 
   ChatEvent e;
@@ -388,6 +405,14 @@ absl::StatusOr<ChatEvent> ParseUpdate(std::string_view bot_id, std::string_view 
   }
   if (!r.ok()) return r.status();
   return e;
+}
+
+}  // namespace
+
+absl::StatusOr<ChatEvent> ParseUpdate(std::string_view bot_id, std::string_view body) {
+  absl::StatusOr<ChatEvent> event = ParseUpdateFields(bot_id, body);
+  if (!event.ok()) return WithProviderErrorIfNone(event.status(), ProviderError::kMalformed);
+  return event;
 }
 
 }  // namespace protectogram::providers::telegram

@@ -14,6 +14,8 @@
 //   inline keyboard of {`text`, `callback_data`}), `inline_message_id`, `chat_instance`, `data`
 //   (#callbackquery).
 // - Ids: user and chat ids fit in 52 bits; group chat ids are negative ("-100..."). We carry them as text.
+//
+// Every error of the checks and parsers below carries its reason (libs/providers/common/error.h).
 #pragma once
 
 #include <cstdint>
@@ -43,8 +45,8 @@ struct Bot {
 bool IsValidSecretToken(std::string_view secret);
 
 // OK when `presented` equals `expected` (compared in constant time). PERMISSION_DENIED("missing secret
-// token") when `presented` is empty, PERMISSION_DENIED("bad secret token") otherwise; an empty `expected`
-// never matches.
+// token") when `presented` is empty (kMissingSignature), PERMISSION_DENIED("bad secret token") otherwise
+// (kBadSignature); an empty `expected` never matches.
 absl::Status VerifySecretToken(std::string_view expected, std::string_view presented);
 
 // Every configured bot, by id.
@@ -64,7 +66,7 @@ class BotRegistry {
   const std::vector<Bot>& bots() const { return bots_; }
 
   // OK when `bot_id` is configured and `presented_secret` is its secret (VerifySecretToken).
-  // NOT_FOUND("unknown bot") for an unknown id; PERMISSION_DENIED as VerifySecretToken.
+  // NOT_FOUND("unknown bot", kUnknownBot) for an unknown id; PERMISSION_DENIED as VerifySecretToken.
   absl::Status Authenticate(std::string_view bot_id, std::string_view presented_secret) const;
 
  private:
@@ -72,9 +74,9 @@ class BotRegistry {
 };
 
 // The top-level `update_id` of an update body, without building a document (one SAX pass that still checks
-// the whole body is well-formed JSON). INVALID_ARGUMENT if the body is not a JSON object, has no update_id,
-// or the update_id is not a non-negative integer. Agrees with ParseUpdate (a repeated key: the last one
-// counts).
+// the whole body is well-formed JSON). INVALID_ARGUMENT if the body is not a JSON object, has no update_id
+// (kMissingId), or the update_id is not a non-negative integer (kMalformed, as the others). Agrees with
+// ParseUpdate (a repeated key: the last one counts).
 absl::StatusOr<int64_t> ExtractUpdateId(std::string_view body);
 
 // The update as a ChatEvent for `bot_id`: provider TELEGRAM, provider_event_id "<bot_id>:<update_id>",
@@ -89,7 +91,8 @@ absl::StatusOr<int64_t> ExtractUpdateId(std::string_view body);
 //   any other kind (my_chat_member, channel_post, ...) or a service message -> no body (stored, then ignored)
 // chat_id, from and sent_at are filled whenever the update has them. event_key and received_at are left for
 // the edge. INVALID_ARGUMENT with a short reason for malformed JSON, a missing or negative update_id, or a
-// field of the wrong type ("message.chat.id is required", "callback_query.id must be a string").
+// field of the wrong type ("message.chat.id is required", "callback_query.id must be a string"): kMissingId
+// for a missing update_id, kMalformed for the rest.
 absl::StatusOr<common::v1::ChatEvent> ParseUpdate(std::string_view bot_id, std::string_view body);
 
 }  // namespace protectogram::providers::telegram

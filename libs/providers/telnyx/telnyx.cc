@@ -6,6 +6,7 @@
 
 #include "libs/crypto/ed25519.h"
 #include "libs/crypto/encoding.h"
+#include "libs/providers/common/error.h"
 #include "libs/providers/common/json_reader.h"
 #include "libs/providers/common/text.h"
 
@@ -18,6 +19,14 @@ using common::v1::CallEvent;
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410 §4): SEQUENCE { SEQUENCE { OID 1.3.101.112 },
 // BIT STRING (33 bytes, 0 unused bits) }, followed by the 32 key bytes.
 constexpr std::string_view kSpkiPrefix("\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12);
+
+absl::Status BadKey() {
+  return WithProviderError(absl::InvalidArgumentError("malformed public key"), ProviderError::kBadKey);
+}
+absl::Status MalformedHeader(std::string_view which) {
+  return WithProviderError(absl::InvalidArgumentError("malformed " + std::string(which) + " header"),
+                           ProviderError::kMalformedSignature);
+}
 
 common::v1::CallEventType MapType(std::string_view event_type) {
   using common::v1::CallEventType;
@@ -45,12 +54,12 @@ std::optional<absl::Time> ParseRfc3339(const std::string& text) {
 
 absl::StatusOr<std::string> ParsePublicKey(std::string_view public_key_b64) {
   absl::StatusOr<std::string> der = crypto::Base64Decode(public_key_b64);
-  if (!der.ok()) return absl::InvalidArgumentError("malformed public key");
+  if (!der.ok()) return BadKey();
   if (der->size() == crypto::kEd25519KeySize) return *der;
   if (der->size() == kSpkiPrefix.size() + crypto::kEd25519KeySize && der->starts_with(kSpkiPrefix)) {
     return der->substr(kSpkiPrefix.size());
   }
-  return absl::InvalidArgumentError("malformed public key");
+  return BadKey();
 }
 
 absl::Status CheckWebhookHeaders(std::string_view public_key_b64, std::string_view signature_b64_header,
@@ -58,22 +67,28 @@ absl::Status CheckWebhookHeaders(std::string_view public_key_b64, std::string_vi
                                  absl::Duration tolerance) {
   absl::StatusOr<std::string> key = ParsePublicKey(public_key_b64);
   if (!key.ok()) return key.status();
-  if (signature_b64_header.empty()) return absl::PermissionDeniedError("missing signature");
-  if (timestamp_header.empty()) return absl::PermissionDeniedError("missing timestamp");
+  if (signature_b64_header.empty()) {
+    return WithProviderError(absl::PermissionDeniedError("missing signature"),
+                             ProviderError::kMissingSignature);
+  }
+  if (timestamp_header.empty()) {
+    return WithProviderError(absl::PermissionDeniedError("missing timestamp"),
+                             ProviderError::kMissingSignature);
+  }
   absl::StatusOr<std::string> signature = crypto::Base64Decode(signature_b64_header);
   if (!signature.ok() || signature->size() != crypto::kEd25519SignatureSize) {
-    return absl::InvalidArgumentError("malformed signature header");
+    return MalformedHeader("signature");
   }
   // Unix seconds: digits only (no sign, no spaces), at most 18 of them so the value fits int64.
-  if (timestamp_header.size() > 18) return absl::InvalidArgumentError("malformed timestamp header");
+  if (timestamp_header.size() > 18) return MalformedHeader("timestamp");
   int64_t seconds = 0;
   for (char c : timestamp_header) {
-    if (c < '0' || c > '9') return absl::InvalidArgumentError("malformed timestamp header");
+    if (c < '0' || c > '9') return MalformedHeader("timestamp");
     seconds = seconds * 10 + (c - '0');
   }
   // The window first: a replay is refused without spending a signature check on it.
   if (absl::AbsDuration(now - absl::FromUnixSeconds(seconds)) > tolerance) {
-    return absl::PermissionDeniedError("timestamp outside window");
+    return WithProviderError(absl::PermissionDeniedError("timestamp outside window"), ProviderError::kReplay);
   }
   return absl::OkStatus();
 }
@@ -94,7 +109,7 @@ absl::Status VerifyWebhook(std::string_view public_key_b64, std::string_view sig
   signed_bytes.append(timestamp_header).append("|").append(raw_body);
   absl::Status verified = crypto::Ed25519Verify(*key, signed_bytes, *signature);
   if (verified.code() == absl::StatusCode::kPermissionDenied)
-    return absl::PermissionDeniedError("bad signature");
+    return WithProviderError(absl::PermissionDeniedError("bad signature"), ProviderError::kBadSignature);
   return verified;
 }
 
@@ -107,7 +122,10 @@ absl::StatusOr<std::string> SignWebhook(std::string_view seed, std::string_view 
   return crypto::Base64Encode(*signature);
 }
 
-absl::StatusOr<CallEvent> ParseEvent(std::string_view body) {
+namespace {
+
+// ParseEvent, with the reason of a missing data.id attached (ParseEvent attaches the others).
+absl::StatusOr<CallEvent> ParseEventFields(std::string_view body) {
   absl::StatusOr<json::object> envelope = ParseJsonObject(body, "webhook");
   if (!envelope.ok()) return envelope.status();
   JsonReader r;
@@ -118,7 +136,9 @@ absl::StatusOr<CallEvent> ParseEvent(std::string_view body) {
   auto occurred_at = r.String(data, "occurred_at", "data.occurred_at");
   const json::object* payload = r.Object(data, "payload", "data.payload");
   if (!r.ok()) return r.status();
-  r.Require(id.has_value() && !id->empty(), "data.id");
+  // The reader holds no error yet: a missing data.id is its first, and what it returns below.
+  const bool missing_id = !id.has_value() || id->empty();
+  r.Require(!missing_id, "data.id");
   r.Require(event_type.has_value() && !event_type->empty(), "data.event_type");
 
   CallEvent e;
@@ -159,7 +179,7 @@ absl::StatusOr<CallEvent> ParseEvent(std::string_view body) {
   }
   auto start_time = r.String(payload, "start_time", "data.payload.start_time");
   auto end_time = r.String(payload, "end_time", "data.payload.end_time");
-  if (!r.ok()) return r.status();
+  if (!r.ok()) return missing_id ? WithProviderError(r.status(), ProviderError::kMissingId) : r.status();
   if (e.type() == common::v1::CALL_EVENT_TYPE_HANGUP && start_time && end_time) {
     std::optional<absl::Time> start = ParseRfc3339(*start_time);
     std::optional<absl::Time> end = ParseRfc3339(*end_time);
@@ -169,6 +189,14 @@ absl::StatusOr<CallEvent> ParseEvent(std::string_view body) {
     }
   }
   return e;
+}
+
+}  // namespace
+
+absl::StatusOr<CallEvent> ParseEvent(std::string_view body) {
+  absl::StatusOr<CallEvent> event = ParseEventFields(body);
+  if (!event.ok()) return WithProviderErrorIfNone(event.status(), ProviderError::kMalformed);
+  return event;
 }
 
 }  // namespace protectogram::providers::telnyx

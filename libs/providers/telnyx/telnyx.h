@@ -17,6 +17,8 @@
 //   call.speak.ended `status`; call.hangup `hangup_cause`, `hangup_source`, `start_time`, `end_time`;
 //   call.machine[.premium].detection.ended `result` (human, machine, not_sure, ...).
 // - Webhooks may come out of order, twice, or at once: data.id is the dedup key.
+//
+// Every error of the checks and ParseEvent carries its reason (libs/providers/common/error.h), named below.
 #pragma once
 
 #include <string>
@@ -34,7 +36,7 @@ inline constexpr char kTimestampHeader[] = "telnyx-timestamp";
 inline constexpr absl::Duration kDefaultTolerance = absl::Seconds(300);
 
 // The raw 32-byte key from TELNYX_PUBLIC_KEY: base64 of the raw key, or of an Ed25519 SubjectPublicKeyInfo
-// DER. INVALID_ARGUMENT("malformed public key") otherwise. For config validation at start and for
+// DER. INVALID_ARGUMENT("malformed public key", kBadKey) otherwise. For config validation at start and for
 // VerifyWebhook.
 absl::StatusOr<std::string> ParsePublicKey(std::string_view public_key_b64);
 
@@ -44,13 +46,16 @@ absl::Status CheckWebhookHeaders(std::string_view public_key_b64, std::string_vi
                                  std::string_view timestamp_header, absl::Time now,
                                  absl::Duration tolerance = kDefaultTolerance);
 
-// Checks a Telnyx webhook. In order:
-//   INVALID_ARGUMENT("malformed public key")          the configured key is not usable
-//   PERMISSION_DENIED("missing signature" / "missing timestamp")   a header is empty or absent
-//   INVALID_ARGUMENT("malformed signature header")   not base64 of 64 bytes
-//   INVALID_ARGUMENT("malformed timestamp header")   not a decimal Unix time
-//   PERMISSION_DENIED("timestamp outside window")    |now - timestamp| > tolerance (replay or skew)
-//   PERMISSION_DENIED("bad signature")               the signature does not verify over timestamp|raw_body
+// Checks a Telnyx webhook. In order (with the reason each error carries):
+//   INVALID_ARGUMENT("malformed public key")        kBadKey             the configured key is not usable
+//   PERMISSION_DENIED("missing signature" / "missing timestamp")
+//                                                   kMissingSignature   a header is empty or absent
+//   INVALID_ARGUMENT("malformed signature header")  kMalformedSignature not base64 of 64 bytes
+//   INVALID_ARGUMENT("malformed timestamp header")  kMalformedSignature not a decimal Unix time
+//   PERMISSION_DENIED("timestamp outside window")   kReplay             |now - timestamp| > tolerance (replay
+//                                                                       or skew)
+//   PERMISSION_DENIED("bad signature")              kBadSignature       the signature does not verify over
+//                                                                       timestamp|raw_body
 absl::Status VerifyWebhook(std::string_view public_key_b64, std::string_view signature_b64_header,
                            std::string_view timestamp_header, std::string_view raw_body, absl::Time now,
                            absl::Duration tolerance = kDefaultTolerance);
@@ -69,7 +74,8 @@ absl::StatusOr<std::string> SignWebhook(std::string_view seed, std::string_view 
 //   (status = result), anything else -> OTHER;
 // call_id = payload.call_control_id, call_session_id, client_state base64-decoded, from, to, occurred_at.
 // INVALID_ARGUMENT for malformed JSON, a missing data / data.id / data.event_type, a field of the wrong type,
-// a client_state that is not base64 of UTF-8 text, or an occurred_at that is not RFC 3339.
+// a client_state that is not base64 of UTF-8 text, or an occurred_at that is not RFC 3339: kMissingId for a
+// missing (or empty) data.id, kMalformed for the rest.
 absl::StatusOr<common::v1::CallEvent> ParseEvent(std::string_view body);
 
 }  // namespace protectogram::providers::telnyx

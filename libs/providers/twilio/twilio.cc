@@ -11,6 +11,7 @@
 #include "libs/crypto/constant_time.h"
 #include "libs/crypto/digest.h"
 #include "libs/crypto/encoding.h"
+#include "libs/providers/common/error.h"
 #include "libs/providers/common/text.h"
 
 namespace protectogram::providers::twilio {
@@ -42,15 +43,28 @@ std::vector<std::string> UrlVariants(std::string_view url) {
   return variants;
 }
 
+absl::Status MissingSignature(std::string message) {
+  return WithProviderError(absl::PermissionDeniedError(std::move(message)), ProviderError::kMissingSignature);
+}
+absl::Status BadSignature(std::string message) {
+  return WithProviderError(absl::PermissionDeniedError(std::move(message)), ProviderError::kBadSignature);
+}
+absl::Status Malformed(std::string message) {
+  return WithProviderError(absl::InvalidArgumentError(std::move(message)), ProviderError::kMalformed);
+}
+absl::Status MissingId(std::string message) {
+  return WithProviderError(absl::InvalidArgumentError(std::move(message)), ProviderError::kMissingId);
+}
+
 absl::Status MatchAnyVariant(std::string_view auth_token, std::string_view url, const FormParams& params,
                              std::string_view signature_header) {
-  if (signature_header.empty()) return absl::PermissionDeniedError("missing signature");
+  if (signature_header.empty()) return MissingSignature("missing signature");
   bool match = false;
   // Every variant is computed and compared, so the time taken does not say which one matched.
   for (const std::string& variant : UrlVariants(url)) {
     match |= crypto::ConstantTimeEquals(ComputeSignature(auth_token, variant, params), signature_header);
   }
-  return match ? absl::OkStatus() : absl::PermissionDeniedError("bad signature");
+  return match ? absl::OkStatus() : BadSignature("bad signature");
 }
 
 const std::string* Get(const FormParams& params, std::string_view name) { return FormValue(params, name); }
@@ -107,7 +121,7 @@ absl::Status VerifySignature(std::string_view auth_token, std::string_view url, 
 
 absl::Status VerifyBodySignature(std::string_view auth_token, std::string_view url, std::string_view raw_body,
                                  std::string_view signature_header) {
-  if (signature_header.empty()) return absl::PermissionDeniedError("missing signature");
+  if (signature_header.empty()) return MissingSignature("missing signature");
   std::optional<std::string> body_sha;
   if (auto parsed = boost::urls::parse_uri_reference(boost::urls::string_view(url.data(), url.size()))) {
     for (const auto& param : parsed->params()) {
@@ -117,18 +131,18 @@ absl::Status VerifyBodySignature(std::string_view auth_token, std::string_view u
       }
     }
   }
-  if (!body_sha) return absl::PermissionDeniedError("missing bodySHA256");
+  if (!body_sha) return MissingSignature("missing bodySHA256");
   absl::Status signature = MatchAnyVariant(auth_token, url, FormParams(), signature_header);
   // Both checks always run: which one failed is reported, but nothing is skipped.
   const bool hash_ok = crypto::ConstantTimeEquals(crypto::Sha256Hex(raw_body), *body_sha);
   if (!signature.ok()) return signature;
-  if (!hash_ok) return absl::PermissionDeniedError("bodySHA256 mismatch");
+  if (!hash_ok) return BadSignature("bodySHA256 mismatch");
   return absl::OkStatus();
 }
 
 absl::StatusOr<CallEvent> ParseVoiceCallback(const FormParams& params) {
   const std::string call_sid = Value(params, "CallSid");
-  if (call_sid.empty()) return absl::InvalidArgumentError("CallSid is required");
+  if (call_sid.empty()) return MissingId("CallSid is required");
   CallEvent e;
   e.set_provider(common::v1::PROVIDER_TWILIO);
   e.set_call_id(call_sid);
@@ -142,7 +156,7 @@ absl::StatusOr<CallEvent> ParseVoiceCallback(const FormParams& params) {
     e.set_digits(*digits);
     e.set_provider_event_id(call_sid + ":gather:" + *digits);
   } else {
-    if (status.empty()) return absl::InvalidArgumentError("CallStatus is required");
+    if (status.empty()) return Malformed("CallStatus is required");
     e.set_type(MapStatus(status));
     e.set_provider_event_type(status);
     e.set_provider_event_id(call_sid + ":" + status);
@@ -153,7 +167,7 @@ absl::StatusOr<CallEvent> ParseVoiceCallback(const FormParams& params) {
   }
   if (const std::string* duration = Get(params, "CallDuration"); duration != nullptr) {
     std::optional<int32_t> seconds = ParseSeconds(*duration);
-    if (!seconds) return absl::InvalidArgumentError("CallDuration must be a non-negative integer");
+    if (!seconds) return Malformed("CallDuration must be a non-negative integer");
     e.set_duration_sec(*seconds);
   }
   // "Mon, 16 Aug 2010 03:45:01 +0000"; best effort, as nothing depends on it.
@@ -168,16 +182,16 @@ absl::StatusOr<CallEvent> ParseVoiceCallback(const FormParams& params) {
 
 absl::StatusOr<CallEvent> ParseVoiceCallbackBody(std::string_view body) {
   absl::StatusOr<FormParams> params = ParseForm(body);
-  if (!params.ok()) return params.status();
+  if (!params.ok()) return WithProviderError(params.status(), ProviderError::kMalformed);
   return ParseVoiceCallback(*params);
 }
 
 absl::StatusOr<ChatEvent> ParseWhatsAppInbound(const FormParams& params) {
   const std::string message_sid = Value(params, "MessageSid");
-  if (message_sid.empty()) return absl::InvalidArgumentError("MessageSid is required");
+  if (message_sid.empty()) return MissingId("MessageSid is required");
   const std::string from = Value(params, "From");
   if (!from.starts_with(kWhatsAppPrefix) || from.size() == kWhatsAppPrefix.size()) {
-    return absl::InvalidArgumentError("From must be a whatsapp: address");
+    return Malformed("From must be a whatsapp: address");
   }
   ChatEvent e;
   e.set_provider(common::v1::PROVIDER_TWILIO);
@@ -208,7 +222,7 @@ absl::StatusOr<ChatEvent> ParseWhatsAppInbound(const FormParams& params) {
 
 absl::StatusOr<ChatEvent> ParseWhatsAppInboundBody(std::string_view body) {
   absl::StatusOr<FormParams> params = ParseForm(body);
-  if (!params.ok()) return params.status();
+  if (!params.ok()) return WithProviderError(params.status(), ProviderError::kMalformed);
   return ParseWhatsAppInbound(*params);
 }
 

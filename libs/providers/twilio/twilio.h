@@ -16,6 +16,8 @@
 //   Timestamp (RFC 2822), CallbackSource, SequenceNumber; a <Gather> action adds Digits; AMD adds AnsweredBy.
 // - WhatsApp inbound (form-encoded): MessageSid, AccountSid, From "whatsapp:+<E.164>", To, Body, NumMedia,
 //   ProfileName, WaId; quick-reply buttons add ButtonText and ButtonPayload.
+//
+// Every error of the checks and parsers below carries its reason (libs/providers/common/error.h).
 #pragma once
 
 #include <string>
@@ -35,15 +37,15 @@ std::string ComputeSignature(std::string_view auth_token, std::string_view url, 
 
 // OK when `signature_header` is the signature of `params` posted to `url` (the URL Twilio called, from
 // PUBLIC_BASE_URL + path + query), trying the URL as given, without its port, and with the default port
-// added; each comparison in constant time. PERMISSION_DENIED("missing signature") if the header is empty,
-// PERMISSION_DENIED("bad signature") if no form matches.
+// added; each comparison in constant time. PERMISSION_DENIED("missing signature", kMissingSignature) if the
+// header is empty, PERMISSION_DENIED("bad signature", kBadSignature) if no form matches.
 absl::Status VerifySignature(std::string_view auth_token, std::string_view url, const FormParams& params,
                              std::string_view signature_header);
 
 // For a JSON (or other non-form) body: `url` must carry bodySHA256 = hex SHA-256 of `raw_body` and the
 // signature must be over `url` alone (the same URL variants as VerifySignature).
-// PERMISSION_DENIED("missing signature"), PERMISSION_DENIED("missing bodySHA256"),
-// PERMISSION_DENIED("bodySHA256 mismatch"), PERMISSION_DENIED("bad signature").
+// PERMISSION_DENIED("missing signature") and ("missing bodySHA256"): kMissingSignature;
+// PERMISSION_DENIED("bodySHA256 mismatch") and ("bad signature"): kBadSignature.
 absl::Status VerifyBodySignature(std::string_view auth_token, std::string_view url, std::string_view raw_body,
                                  std::string_view signature_header);
 
@@ -57,10 +59,10 @@ absl::Status VerifyBodySignature(std::string_view auth_token, std::string_view u
 //     queued/initiated -> INITIATED, ringing -> RINGING, in-progress -> ANSWERED,
 //     completed/busy/failed/no-answer/canceled -> HANGUP with hangup_cause = CallStatus,
 //     anything else -> OTHER. AnsweredBy, when present, goes to status.
-// INVALID_ARGUMENT if CallSid is missing, CallStatus is missing on a status callback, or CallDuration is not
-// a non-negative integer.
+// INVALID_ARGUMENT if CallSid is missing (kMissingId), CallStatus is missing on a status callback, or
+// CallDuration is not a non-negative integer (kMalformed).
 absl::StatusOr<common::v1::CallEvent> ParseVoiceCallback(const FormParams& params);
-// ParseForm + ParseVoiceCallback.
+// ParseForm + ParseVoiceCallback (a malformed form: kMalformed).
 absl::StatusOr<common::v1::CallEvent> ParseVoiceCallbackBody(std::string_view body);
 
 // An inbound WhatsApp message as a ChatEvent: provider TWILIO, provider_event_id = MessageSid, bot_id = To
@@ -70,9 +72,9 @@ absl::StatusOr<common::v1::CallEvent> ParseVoiceCallbackBody(std::string_view bo
 //   Body non-empty                      -> text {text = Body}, type "message"
 //   NumMedia > 0 and no Body            -> non_text {kind = "media"}, type "message"
 //   otherwise                           -> text {""}, type "message"
-// INVALID_ARGUMENT if MessageSid is missing or From is not a "whatsapp:" address.
+// INVALID_ARGUMENT if MessageSid is missing (kMissingId) or From is not a "whatsapp:" address (kMalformed).
 absl::StatusOr<common::v1::ChatEvent> ParseWhatsAppInbound(const FormParams& params);
-// ParseForm + ParseWhatsAppInbound.
+// ParseForm + ParseWhatsAppInbound (a malformed form: kMalformed).
 absl::StatusOr<common::v1::ChatEvent> ParseWhatsAppInboundBody(std::string_view body);
 
 }  // namespace protectogram::providers::twilio

@@ -2,10 +2,12 @@
 
 #include <boost/json.hpp>
 #include <map>
+#include <utility>
 
 #include "libs/crypto/constant_time.h"
 #include "libs/crypto/digest.h"
 #include "libs/crypto/encoding.h"
+#include "libs/providers/common/error.h"
 #include "libs/providers/common/form.h"
 #include "libs/providers/common/json_reader.h"
 #include "libs/providers/common/text.h"
@@ -18,6 +20,10 @@ using common::v1::ChatEvent;
 
 constexpr std::string_view kSignaturePrefix = "sha256=";
 
+absl::Status Malformed(std::string message) {
+  return WithProviderError(absl::InvalidArgumentError(std::move(message)), ProviderError::kMalformed);
+}
+
 // Digits-only Unix seconds, as Meta sends them ("1739321024").
 std::optional<int64_t> ParseUnixSeconds(std::string_view s) {
   if (s.empty() || s.size() > 18) return std::nullopt;
@@ -29,17 +35,20 @@ std::optional<int64_t> ParseUnixSeconds(std::string_view s) {
   return n;
 }
 
-// One entry of value.messages[].
-void ParseMessage(JsonReader& r, const json::object* m, const std::string& bot_id,
-                  const std::map<std::string, std::string>& names, std::vector<ChatEvent>* out) {
+// One entry of value.messages[]. The reader's error when it holds one (with kMissingId when that is a
+// missing message id), else OK.
+absl::Status ParseMessage(JsonReader& r, const json::object* m, const std::string& bot_id,
+                          const std::map<std::string, std::string>& names, std::vector<ChatEvent>* out) {
   auto id = r.String(m, "id", "messages[].id");
   auto from = r.String(m, "from", "messages[].from");
   auto type = r.String(m, "type", "messages[].type");
   auto timestamp = r.String(m, "timestamp", "messages[].timestamp");
+  // The message id is the row's key: missing, it is the reader's first error (when it holds none yet).
+  const bool missing_id = r.ok() && !(id.has_value() && !id->empty());
   r.Require(id.has_value() && !id->empty(), "messages[].id");
   r.Require(from.has_value() && !from->empty(), "messages[].from");
   r.Require(type.has_value() && !type->empty(), "messages[].type");
-  if (!r.ok()) return;
+  if (!r.ok()) return missing_id ? WithProviderError(r.status(), ProviderError::kMissingId) : r.status();
 
   ChatEvent e;
   e.set_provider(common::v1::PROVIDER_WHATSAPP);
@@ -51,7 +60,10 @@ void ParseMessage(JsonReader& r, const json::object* m, const std::string& bot_i
   if (auto it = names.find(*from); it != names.end()) e.mutable_from()->set_first_name(it->second);
   if (timestamp) {
     std::optional<int64_t> seconds = ParseUnixSeconds(*timestamp);
-    if (!seconds) return r.Fail("messages[].timestamp must be Unix seconds");
+    if (!seconds) {
+      r.Fail("messages[].timestamp must be Unix seconds");
+      return r.status();
+    }
     SetTimestamp(absl::FromUnixSeconds(*seconds), e.mutable_sent_at());
   }
 
@@ -81,6 +93,7 @@ void ParseMessage(JsonReader& r, const json::object* m, const std::string& bot_i
     e.mutable_non_text()->set_kind(*type);
   }
   out->push_back(std::move(e));
+  return r.status();
 }
 
 }  // namespace
@@ -88,10 +101,10 @@ void ParseMessage(JsonReader& r, const json::object* m, const std::string& bot_i
 absl::StatusOr<std::string> VerifySubscription(std::string_view mode, std::string_view verify_token,
                                                std::string_view challenge,
                                                std::string_view configured_token) {
-  if (mode != "subscribe") return absl::InvalidArgumentError("bad hub.mode");
-  if (challenge.empty()) return absl::InvalidArgumentError("missing hub.challenge");
+  if (mode != "subscribe") return Malformed("bad hub.mode");
+  if (challenge.empty()) return Malformed("missing hub.challenge");
   if (configured_token.empty() || !crypto::ConstantTimeEquals(verify_token, configured_token)) {
-    return absl::PermissionDeniedError("bad verify token");
+    return WithProviderError(absl::PermissionDeniedError("bad verify token"), ProviderError::kBadVerifyToken);
   }
   return std::string(challenge);
 }
@@ -99,7 +112,7 @@ absl::StatusOr<std::string> VerifySubscription(std::string_view mode, std::strin
 absl::StatusOr<std::string> VerifySubscriptionQuery(std::string_view query,
                                                     std::string_view configured_token) {
   absl::StatusOr<FormParams> params = ParseForm(query);
-  if (!params.ok()) return params.status();
+  if (!params.ok()) return WithProviderError(params.status(), ProviderError::kMalformed);
   auto get = [&](std::string_view name) {
     const std::string* v = FormValue(*params, name);
     return v == nullptr ? std::string() : *v;
@@ -109,16 +122,18 @@ absl::StatusOr<std::string> VerifySubscriptionQuery(std::string_view query,
 
 absl::Status VerifySignature(std::string_view app_secret, std::string_view signature_header,
                              std::string_view raw_body) {
-  if (signature_header.empty()) return absl::PermissionDeniedError("missing signature");
-  if (!signature_header.starts_with(kSignaturePrefix)) {
-    return absl::InvalidArgumentError("malformed signature header");
+  if (signature_header.empty()) {
+    return WithProviderError(absl::PermissionDeniedError("missing signature"),
+                             ProviderError::kMissingSignature);
   }
+  const absl::Status malformed = WithProviderError(absl::InvalidArgumentError("malformed signature header"),
+                                                   ProviderError::kMalformedSignature);
+  if (!signature_header.starts_with(kSignaturePrefix)) return malformed;
   absl::StatusOr<std::string> presented = crypto::HexDecode(signature_header.substr(kSignaturePrefix.size()));
-  if (!presented.ok() || presented->size() != 32)
-    return absl::InvalidArgumentError("malformed signature header");
+  if (!presented.ok() || presented->size() != 32) return malformed;
   if (app_secret.empty() ||
       !crypto::ConstantTimeEquals(crypto::HmacSha256(app_secret, raw_body), *presented)) {
-    return absl::PermissionDeniedError("bad signature");
+    return WithProviderError(absl::PermissionDeniedError("bad signature"), ProviderError::kBadSignature);
   }
   return absl::OkStatus();
 }
@@ -127,7 +142,10 @@ std::string ComputeSignatureHeader(std::string_view app_secret, std::string_view
   return std::string(kSignaturePrefix) + crypto::HexEncode(crypto::HmacSha256(app_secret, raw_body));
 }
 
-absl::StatusOr<std::vector<ChatEvent>> ParseWebhook(std::string_view body) {
+namespace {
+
+// ParseWebhook, with the reason of a missing message id attached (ParseWebhook attaches the others).
+absl::StatusOr<std::vector<ChatEvent>> ParseWebhookFields(std::string_view body) {
   absl::StatusOr<json::object> root = ParseJsonObject(body, "webhook");
   if (!root.ok()) return root.status();
   JsonReader r;
@@ -160,14 +178,21 @@ absl::StatusOr<std::vector<ChatEvent>> ParseWebhook(std::string_view body) {
       if (const json::array* messages = r.Array(value, "messages", "value.messages")) {
         for (const json::value& m : *messages) {
           if (!m.is_object()) return absl::InvalidArgumentError("messages[] must be an object");
-          ParseMessage(r, &m.get_object(), bot_id, names, &events);
-          if (!r.ok()) return r.status();
+          if (absl::Status s = ParseMessage(r, &m.get_object(), bot_id, names, &events); !s.ok()) return s;
         }
       }
       if (!r.ok()) return r.status();
     }
   }
   if (!r.ok()) return r.status();
+  return events;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ChatEvent>> ParseWebhook(std::string_view body) {
+  absl::StatusOr<std::vector<ChatEvent>> events = ParseWebhookFields(body);
+  if (!events.ok()) return WithProviderErrorIfNone(events.status(), ProviderError::kMalformed);
   return events;
 }
 

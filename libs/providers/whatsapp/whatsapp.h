@@ -17,6 +17,8 @@
 //   Quick-reply template button: "type":"button","button":{"payload","text"}; interactive reply:
 //   "type":"interactive","interactive":{"type":"button_reply","button_reply":{"id","title"}} (or list_reply).
 //   Delivery receipts come in value.statuses[] and carry no message.
+//
+// Every error of the checks and ParseWebhook carries its reason (libs/providers/common/error.h).
 #pragma once
 
 #include <string>
@@ -32,20 +34,20 @@ namespace protectogram::providers::whatsapp {
 inline constexpr char kSignatureHeader[] = "X-Hub-Signature-256";
 
 // The challenge to answer with when the verification request is good. INVALID_ARGUMENT("bad hub.mode") unless
-// mode is "subscribe", INVALID_ARGUMENT("missing hub.challenge") when the challenge is empty;
-// PERMISSION_DENIED("bad verify token") when `verify_token` is not `configured_token` (constant time; an
-// empty configured token never matches).
+// mode is "subscribe", INVALID_ARGUMENT("missing hub.challenge") when the challenge is empty (kMalformed);
+// PERMISSION_DENIED("bad verify token", kBadVerifyToken) when `verify_token` is not `configured_token`
+// (constant time; an empty configured token never matches).
 absl::StatusOr<std::string> VerifySubscription(std::string_view mode, std::string_view verify_token,
                                                std::string_view challenge, std::string_view configured_token);
 // Same, from the raw query string ("hub.mode=subscribe&hub.challenge=..&hub.verify_token=..");
-// INVALID_ARGUMENT also for a malformed query.
+// INVALID_ARGUMENT (kMalformed) also for a malformed query.
 absl::StatusOr<std::string> VerifySubscriptionQuery(std::string_view query,
                                                     std::string_view configured_token);
 
 // OK when `signature_header` is "sha256=<hex HMAC-SHA256(app_secret, raw_body)>" (hex in either case,
-// compared in constant time). PERMISSION_DENIED("missing signature") when empty; INVALID_ARGUMENT("malformed
-// signature header") without the "sha256=" prefix or 64 hex digits; PERMISSION_DENIED("bad signature") on
-// mismatch or an empty app secret.
+// compared in constant time). PERMISSION_DENIED("missing signature", kMissingSignature) when empty;
+// INVALID_ARGUMENT("malformed signature header", kMalformedSignature) without the "sha256=" prefix or 64 hex
+// digits; PERMISSION_DENIED("bad signature", kBadSignature) on mismatch or an empty app secret.
 absl::Status VerifySignature(std::string_view app_secret, std::string_view signature_header,
                              std::string_view raw_body);
 
@@ -62,7 +64,7 @@ std::string ComputeSignatureHeader(std::string_view app_secret, std::string_view
 //   anything else (image, audio, sticker, location, reaction, unsupported, ...) -> non_text {kind = type}
 // Status receipts and changes other than "messages" give no events (an empty vector is a valid answer).
 // INVALID_ARGUMENT for malformed JSON, a missing `entry` array, a field of the wrong type, or a message
-// without id, from or type.
+// without id, from or type: kMissingId for a message without id, kMalformed for the rest.
 absl::StatusOr<std::vector<common::v1::ChatEvent>> ParseWebhook(std::string_view body);
 
 }  // namespace protectogram::providers::whatsapp

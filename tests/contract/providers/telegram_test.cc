@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "libs/providers/common/error.h"
+
 namespace protectogram::providers::telegram {
 namespace {
 
@@ -106,6 +108,12 @@ TEST(TelegramSecretTest, GoodBadAndMissingSecret) {
 
   EXPECT_EQ(registry.Authenticate("nope", "main-secret").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(VerifySecretToken("", "anything").code(), absl::StatusCode::kPermissionDenied);
+
+  // Each with its reason (libs/providers/common/error.h).
+  EXPECT_EQ(ProviderErrorOf(bad), ProviderError::kBadSignature);
+  EXPECT_EQ(ProviderErrorOf(missing), ProviderError::kMissingSignature);
+  EXPECT_EQ(ProviderErrorOf(registry.Authenticate("nope", "main-secret")), ProviderError::kUnknownBot);
+  EXPECT_EQ(ProviderErrorOf(VerifySecretToken("", "anything")), ProviderError::kBadSignature);
 }
 
 // --- update_id ---
@@ -131,6 +139,24 @@ TEST(TelegramUpdateIdTest, RefusesMissingOrMalformed) {
     absl::StatusOr<int64_t> id = ExtractUpdateId(bad);
     EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(ParseUpdate("main", bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(ProviderErrorOf(id.status()).has_value()) << bad;
+    // Both agree on the reason too.
+    EXPECT_EQ(ProviderErrorOf(ParseUpdate("main", bad).status()), ProviderErrorOf(id.status())) << bad;
+  }
+}
+
+TEST(TelegramUpdateIdTest, AMissingUpdateIdHasItsOwnReason) {
+  // Absent (or null): the event id is missing. Of the wrong type, negative, or not JSON: malformed.
+  for (const char* missing :
+       {R"({"message":{}})", R"({"update_id":null})", R"({"message":{"update_id":5}})"}) {
+    EXPECT_EQ(ProviderErrorOf(ExtractUpdateId(missing).status()), ProviderError::kMissingId) << missing;
+    EXPECT_EQ(ProviderErrorOf(ParseUpdate("main", missing).status()), ProviderError::kMissingId) << missing;
+    EXPECT_EQ(ExtractUpdateId(missing).status().message(), "update_id is required") << missing;
+  }
+  for (const char* malformed : {R"({"update_id":"1"})", R"({"update_id":-1})", "{", "[]"}) {
+    EXPECT_EQ(ProviderErrorOf(ExtractUpdateId(malformed).status()), ProviderError::kMalformed) << malformed;
+    EXPECT_EQ(ProviderErrorOf(ParseUpdate("main", malformed).status()), ProviderError::kMalformed)
+        << malformed;
   }
 }
 
@@ -302,7 +328,36 @@ TEST(TelegramParseTest, MalformedFieldsAreInvalidArgument) {
     absl::StatusOr<ChatEvent> e = ParseUpdate("main", body);
     EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << body;
     EXPECT_EQ(e.status().message(), reason) << body;
+    // Only the update's own id is the event id: a missing chat or callback id is malformed.
+    EXPECT_EQ(ProviderErrorOf(e.status()), ProviderError::kMalformed) << body;
   }
+}
+
+// --- the reasons themselves (libs/providers/common/error.h, shared by every provider) ---
+
+TEST(ProviderErrorTest, RoundTripsOnTheStatusAndKeepsItsCodeAndMessage) {
+  for (ProviderError reason :
+       {ProviderError::kMissingSignature, ProviderError::kBadSignature, ProviderError::kMalformedSignature,
+        ProviderError::kReplay, ProviderError::kBadKey, ProviderError::kUnknownBot,
+        ProviderError::kBadVerifyToken, ProviderError::kMalformed, ProviderError::kMissingId}) {
+    absl::Status s = WithProviderError(absl::PermissionDeniedError("why"), reason);
+    EXPECT_EQ(ProviderErrorOf(s), reason) << ProviderErrorLabel(reason);
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(s.message(), "why");
+  }
+  EXPECT_EQ(ProviderErrorLabel(ProviderError::kMissingId), "missing_id");
+  EXPECT_EQ(ProviderErrorOf(absl::InvalidArgumentError("plain")), std::nullopt);
+  EXPECT_EQ(ProviderErrorOf(absl::OkStatus()), std::nullopt);
+  EXPECT_TRUE(WithProviderError(absl::OkStatus(), ProviderError::kMalformed).ok());
+  // Another reason replaces it; IfNone keeps the one there.
+  absl::Status missing = WithProviderError(absl::InvalidArgumentError("id"), ProviderError::kMissingId);
+  EXPECT_EQ(ProviderErrorOf(WithProviderErrorIfNone(missing, ProviderError::kMalformed)),
+            ProviderError::kMissingId);
+  EXPECT_EQ(ProviderErrorOf(WithProviderError(missing, ProviderError::kMalformed)),
+            ProviderError::kMalformed);
+  EXPECT_EQ(
+      ProviderErrorOf(WithProviderErrorIfNone(absl::InvalidArgumentError("x"), ProviderError::kMalformed)),
+      ProviderError::kMalformed);
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
-// Telnyx contract: Ed25519 webhook signatures and Call Control v2 events, on literal bodies.
+// Telnyx contract: Ed25519 webhook signatures and Call Control v2 events, on literal bodies; the command
+// bodies we send, the answers we read (dial ids, error bodies, error classes) and the webhook bodies the fake
+// builds.
 //
 // Telnyx publishes no signature test vector (its SDK tests sign with random keys), so the fixture below is
 // signed with the RFC 8032 §7.1 TEST 1 key, whose seed and public key are official:
@@ -16,6 +18,7 @@
 
 #include "libs/crypto/ed25519.h"
 #include "libs/crypto/encoding.h"
+#include "libs/providers/common/error.h"
 #include "libs/providers/telnyx/commands.h"
 
 namespace protectogram::providers::telnyx {
@@ -302,6 +305,165 @@ TEST(TelnyxCommandTest, GatherUsingSpeakBody) {
 TEST(TelnyxCommandTest, HangupBody) {
   EXPECT_EQ(BuildHangupBody({.command_id = "attempt-42-hangup"}), R"({"command_id":"attempt-42-hangup"})");
   EXPECT_EQ(BuildHangupBody({}), "{}");
+}
+
+TEST(TelnyxCommandTest, DialBodyWithMachineDetection) {
+  EXPECT_EQ(*BuildDialBody({.connection_id = "c",
+                            .from = "+1",
+                            .to = "+2",
+                            .command_id = "k",
+                            .answering_machine_detection = "detect"}),
+            R"({"connection_id":"c","from":"+1","to":"+2","timeout_secs":25,"command_id":"k",)"
+            R"("answering_machine_detection":"detect"})");
+}
+
+TEST(TelnyxCommandTest, GatherUsingSpeakMaximumTries) {
+  EXPECT_EQ(*BuildGatherUsingSpeakBody(
+                {.payload = "x", .valid_digits = "1", .timeout_millis = 5000, .maximum_tries = 3}),
+            R"({"payload":"x","voice":"AWS.Polly.Tatyana","language":"ru-RU","minimum_digits":1,)"
+            R"("maximum_digits":1,"valid_digits":"1","timeout_millis":5000,"maximum_tries":3})");
+  EXPECT_FALSE(BuildGatherUsingSpeakBody({.payload = "x", .maximum_tries = -1}).ok());
+}
+
+// --- answers ---
+
+TEST(TelnyxAnswerTest, DialResponse) {
+  // The shape of developers.telnyx.com's dial example.
+  absl::StatusOr<DialResponse> placed = ParseDialResponse(
+      R"({"data":{"call_control_id":"v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg",)"
+      R"("call_leg_id":"2dc6fc34-f9e0-11ea-b68e-02420a0f7768","call_session_id":)"
+      R"("2dc1b3c8-f9e0-11ea-bc5a-02420a0f7768","is_alive":false,"record_type":"call"}})");
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  EXPECT_EQ(placed->call_control_id, "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg");
+  EXPECT_EQ(placed->call_leg_id, "2dc6fc34-f9e0-11ea-b68e-02420a0f7768");
+  EXPECT_EQ(placed->call_session_id, "2dc1b3c8-f9e0-11ea-bc5a-02420a0f7768");
+  EXPECT_EQ(ParseDialResponse(R"({"data":{"call_control_id":"v3:x"}})")->call_session_id, "");
+
+  const std::pair<const char*, const char*> kMalformed[] = {
+      {"", "malformed JSON"},
+      {R"({"data":{"call_control_id":"v3:x")", "malformed JSON"},
+      {"[]", "dial answer must be a JSON object"},
+      {"{}", "data is required"},
+      {R"({"data":"x"})", "data must be an object"},
+      {R"({"data":{}})", "data.call_control_id is required"},
+      {R"({"data":{"call_control_id":""}})", "data.call_control_id is required"},
+      {R"({"data":{"call_control_id":7}})", "data.call_control_id must be a string"},
+      {R"({"data":{"call_control_id":"v3:x","call_session_id":[]}})",
+       "data.call_session_id must be a string"},
+  };
+  for (const auto& [body, reason] : kMalformed) {
+    absl::StatusOr<DialResponse> r = ParseDialResponse(body);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << body;
+    EXPECT_EQ(r.status().message(), reason) << body;
+  }
+}
+
+TEST(TelnyxAnswerTest, ErrorResponse) {
+  constexpr char kEnded[] = R"({"errors":[{"code":"90018","title":"Call has already ended",)"
+                            R"("detail":"This call is no longer active and can't receive commands."}]})";
+  EXPECT_EQ(
+      ParseErrorResponse(422, kEnded),
+      "HTTP 422: 90018 Call has already ended: This call is no longer active and can't receive commands.");
+  EXPECT_TRUE(IsCallEndedError(422, kEnded));
+  EXPECT_FALSE(IsCallEndedError(400, kEnded));
+  EXPECT_FALSE(IsCallEndedError(422, R"({"errors":[{"code":"10015","title":"Bad Request"}]})"));
+
+  std::optional<ApiError> first = FirstError(
+      R"({"errors":[{"code":10009,"title":"Authentication failed"},{"code":"10010","title":"x"}]})");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->code, "10009");  // a number is read as text
+  EXPECT_EQ(first->title, "Authentication failed");
+  EXPECT_EQ(first->detail, "");
+  EXPECT_EQ(ParseErrorResponse(401, R"({"errors":[{"code":10009,"title":"Authentication failed"}]})"),
+            "HTTP 401: 10009 Authentication failed");
+
+  // No Telnyx error: a gateway's page, JSON of another shape, an empty list. The body is never echoed.
+  for (const char* body :
+       {"<html>502 Bad Gateway</html>", "", "{}", R"({"errors":[]})", R"({"errors":["x"]})"}) {
+    EXPECT_FALSE(FirstError(body).has_value()) << body;
+    EXPECT_EQ(ParseErrorResponse(502, body), "HTTP 502") << body;
+  }
+  // A long detail is cut, never inside a character.
+  const std::string long_detail = std::string(199, 'a') + "ж" + std::string(100, 'b');
+  const std::string text =
+      ParseErrorResponse(422, R"({"errors":[{"code":"10015","detail":")" + long_detail + R"("}]})");
+  EXPECT_EQ(text, "HTTP 422: 10015: " + std::string(199, 'a') + "...");
+}
+
+TEST(TelnyxAnswerTest, ClassifyCommandError) {
+  EXPECT_EQ(ClassifyCommandError(200), "ok");
+  EXPECT_EQ(ClassifyCommandError(201), "ok");
+  EXPECT_EQ(ClassifyCommandError(401), "unauthorized");
+  EXPECT_EQ(ClassifyCommandError(403), "unauthorized");
+  EXPECT_EQ(ClassifyCommandError(429), "rate_limited");
+  for (int status : {400, 404, 409, 422}) EXPECT_EQ(ClassifyCommandError(status), "refused") << status;
+  for (int status : {500, 502, 503, 504}) EXPECT_EQ(ClassifyCommandError(status), "server_error") << status;
+  EXPECT_EQ(ClassifyCommandError(302), "unexpected_status");
+  EXPECT_EQ(ClassifyCommandError(0), "unexpected_status");
+}
+
+// --- webhooks we build (the fake's side) ---
+
+TEST(TelnyxWebhookBodyTest, BuildsWhatParseEventReads) {
+  absl::StatusOr<std::string> body = BuildWebhookBody(
+      {.event_type = "call.gather.ended",
+       .event_id = "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0",
+       .occurred_at = absl::FromUnixMicros(1700000005521992),
+       .payload_json = R"({"call_control_id":"v3:abc","client_state":"YXR0ZW1wdDo0Mg==","digits":"1",)"
+                       R"("status":"valid"})",
+       .delivered_to = "http://127.0.0.1:1/telnyx/webhook"});
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body,
+            R"({"data":{"record_type":"event","event_type":"call.gather.ended",)"
+            R"("id":"0ccc7b54-4df3-4bca-a65a-3da1ecc777f0","occurred_at":"2023-11-14T22:13:25.521992Z",)"
+            R"("payload":{"call_control_id":"v3:abc","client_state":"YXR0ZW1wdDo0Mg==","digits":"1",)"
+            R"("status":"valid"}},"meta":{"attempt":1,"delivered_to":"http://127.0.0.1:1/telnyx/webhook"}})");
+  CallEvent e = MustParse(*body);
+  EXPECT_EQ(e.type(), common::v1::CALL_EVENT_TYPE_GATHER_ENDED);
+  EXPECT_EQ(e.provider_event_id(), "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0");
+  EXPECT_EQ(e.client_state(), "attempt:42");
+  EXPECT_EQ(e.digits(), "1");
+  EXPECT_EQ(e.occurred_at().seconds(), 1700000005);
+  EXPECT_EQ(e.occurred_at().nanos(), 521992000);
+
+  EXPECT_EQ(FormatEventTime(absl::FromUnixSeconds(1517609127)), "2018-02-02T22:05:27.000000Z");
+  EXPECT_FALSE(BuildWebhookBody({.event_id = "x", .payload_json = "{}"}).ok());
+  EXPECT_FALSE(BuildWebhookBody({.event_type = "call.hangup", .payload_json = "{}"}).ok());
+  EXPECT_FALSE(BuildWebhookBody({.event_type = "call.hangup", .event_id = "x", .payload_json = "[]"}).ok());
+  EXPECT_FALSE(BuildWebhookBody({.event_type = "call.hangup", .event_id = "x", .payload_json = ""}).ok());
+}
+
+// --- error reasons ---
+
+// Every refusal of the checks and of ParseEvent carries its reason (libs/providers/common/error.h).
+TEST(TelnyxErrorReasonTest, SignatureRefusals) {
+  EXPECT_EQ(ProviderErrorOf(Verify(kSignedAt, kBody, kPublicKey, "")), ProviderError::kMissingSignature);
+  EXPECT_EQ(ProviderErrorOf(Verify(kSignedAt, kBody, kPublicKey, kSignature, "")),
+            ProviderError::kMissingSignature);
+  EXPECT_EQ(ProviderErrorOf(Verify(kSignedAt, kBody, kPublicKey, "AAAA")),
+            ProviderError::kMalformedSignature);
+  EXPECT_EQ(ProviderErrorOf(Verify(kSignedAt, kBody, kPublicKey, kSignature, "17e8")),
+            ProviderError::kMalformedSignature);
+  EXPECT_EQ(ProviderErrorOf(Verify(kSignedAt + absl::Seconds(301))), ProviderError::kReplay);
+  EXPECT_EQ(ProviderErrorOf(Verify(kSignedAt, "{}")), ProviderError::kBadSignature);
+  EXPECT_EQ(ProviderErrorOf(Verify(kSignedAt, kBody, kOtherPublicKey)), ProviderError::kBadSignature);
+  EXPECT_EQ(ProviderErrorOf(Verify(kSignedAt, kBody, "AAAA")), ProviderError::kBadKey);
+  EXPECT_EQ(ProviderErrorOf(ParsePublicKey("not-base64").status()), ProviderError::kBadKey);
+  // The head-only checks give the same.
+  EXPECT_EQ(
+      ProviderErrorOf(CheckWebhookHeaders(kPublicKey, kSignature, kTimestamp, kSignedAt + absl::Hours(1))),
+      ProviderError::kReplay);
+}
+
+TEST(TelnyxErrorReasonTest, OnlyAMissingDataIdIsAMissingId) {
+  EXPECT_EQ(ProviderErrorOf(ParseEvent(R"({"data":{"event_type":"call.hangup"}})").status()),
+            ProviderError::kMissingId);
+  EXPECT_EQ(ProviderErrorOf(ParseEvent(R"({"data":{"id":"","event_type":"call.hangup"}})").status()),
+            ProviderError::kMissingId);
+  for (const char* malformed : {"", "{}", R"({"data":{"id":5,"event_type":"call.hangup"}})",
+                                R"({"data":{"id":"x"}})", R"({"data":{"id":"x","event_type":7}})"}) {
+    EXPECT_EQ(ProviderErrorOf(ParseEvent(malformed).status()), ProviderError::kMalformed) << malformed;
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "libs/crypto/digest.h"
+#include "libs/providers/common/error.h"
 
 namespace protectogram::providers::twilio {
 namespace {
@@ -87,6 +88,15 @@ TEST(TwilioSignatureTest, OfficialBodySha256) {
   EXPECT_EQ(VerifyBodySignature(kAuthToken, kUrl, kBody, "a9nBmqA0ju/hNViExpshrM61xv4=").message(),
             "missing bodySHA256");
   EXPECT_EQ(VerifyBodySignature(kAuthToken, url, kBody, "").message(), "missing signature");
+
+  // Each with its reason (libs/providers/common/error.h).
+  EXPECT_EQ(ProviderErrorOf(tampered), ProviderError::kBadSignature);
+  EXPECT_EQ(ProviderErrorOf(VerifyBodySignature(kAuthToken, url, kBody, kExpected)),
+            ProviderError::kBadSignature);
+  EXPECT_EQ(ProviderErrorOf(VerifyBodySignature(kAuthToken, kUrl, kBody, "a9nBmqA0ju/hNViExpshrM61xv4=")),
+            ProviderError::kMissingSignature);
+  EXPECT_EQ(ProviderErrorOf(VerifyBodySignature(kAuthToken, url, kBody, "")),
+            ProviderError::kMissingSignature);
 }
 
 TEST(TwilioSignatureTest, Refusals) {
@@ -105,6 +115,9 @@ TEST(TwilioSignatureTest, Refusals) {
   EXPECT_EQ(missing.message(), "missing signature");
   // A URL that does not parse is still compared as given (and fails).
   EXPECT_EQ(VerifySignature(kAuthToken, "::not a url::", kParams, kExpected).message(), "bad signature");
+
+  EXPECT_EQ(ProviderErrorOf(bad), ProviderError::kBadSignature);
+  EXPECT_EQ(ProviderErrorOf(missing), ProviderError::kMissingSignature);
 }
 
 // --- Voice callbacks ---
@@ -182,19 +195,27 @@ TEST(TwilioVoiceTest, AnsweringMachineDetection) {
 }
 
 TEST(TwilioVoiceTest, MalformedIsInvalidArgument) {
-  const std::pair<const char*, const char*> kCases[] = {
-      {"", "CallSid is required"},
-      {"CallStatus=completed", "CallSid is required"},
-      {"CallSid=CA42", "CallStatus is required"},
-      {"CallSid=CA42&CallStatus=completed&CallDuration=-1", "CallDuration must be a non-negative integer"},
-      {"CallSid=CA42&CallStatus=completed&CallDuration=abc", "CallDuration must be a non-negative integer"},
-      {"CallSid=CA%4&CallStatus=completed", "malformed form: bad percent escape"},
-      {"CallSid=CA42&CallStatus=%FF", "malformed form: not UTF-8"},
+  struct Case {
+    const char* body;
+    const char* message;
+    ProviderError reason;
   };
-  for (const auto& [body, reason] : kCases) {
-    absl::StatusOr<CallEvent> e = ParseVoiceCallbackBody(body);
-    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << body;
-    EXPECT_EQ(e.status().message(), reason) << body;
+  for (const Case& c : {
+           Case{"", "CallSid is required", ProviderError::kMissingId},
+           Case{"CallStatus=completed", "CallSid is required", ProviderError::kMissingId},
+           Case{"CallSid=CA42", "CallStatus is required", ProviderError::kMalformed},
+           Case{"CallSid=CA42&CallStatus=completed&CallDuration=-1",
+                "CallDuration must be a non-negative integer", ProviderError::kMalformed},
+           Case{"CallSid=CA42&CallStatus=completed&CallDuration=abc",
+                "CallDuration must be a non-negative integer", ProviderError::kMalformed},
+           Case{"CallSid=CA%4&CallStatus=completed", "malformed form: bad percent escape",
+                ProviderError::kMalformed},
+           Case{"CallSid=CA42&CallStatus=%FF", "malformed form: not UTF-8", ProviderError::kMalformed},
+       }) {
+    absl::StatusOr<CallEvent> e = ParseVoiceCallbackBody(c.body);
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << c.body;
+    EXPECT_EQ(e.status().message(), c.message) << c.body;
+    EXPECT_EQ(ProviderErrorOf(e.status()), c.reason) << c.body;
   }
 }
 
@@ -244,17 +265,26 @@ TEST(TwilioWhatsAppTest, MediaWithoutBody) {
 }
 
 TEST(TwilioWhatsAppTest, MalformedIsInvalidArgument) {
-  const std::pair<const char*, const char*> kCases[] = {
-      {"From=whatsapp%3A%2B79990001234&Body=hi", "MessageSid is required"},
-      {"MessageSid=SM1&From=%2B79990001234&Body=hi", "From must be a whatsapp: address"},
-      {"MessageSid=SM1&From=whatsapp%3A&Body=hi", "From must be a whatsapp: address"},
-      {"MessageSid=SM1&Body=hi", "From must be a whatsapp: address"},
-      {"MessageSid=SM1&From=whatsapp%3A%2B1&Body=%", "malformed form: bad percent escape"},
+  struct Case {
+    const char* body;
+    const char* message;
+    ProviderError reason;
   };
-  for (const auto& [body, reason] : kCases) {
-    absl::StatusOr<ChatEvent> e = ParseWhatsAppInboundBody(body);
-    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << body;
-    EXPECT_EQ(e.status().message(), reason) << body;
+  for (const Case& c : {
+           Case{"From=whatsapp%3A%2B79990001234&Body=hi", "MessageSid is required",
+                ProviderError::kMissingId},
+           Case{"MessageSid=SM1&From=%2B79990001234&Body=hi", "From must be a whatsapp: address",
+                ProviderError::kMalformed},
+           Case{"MessageSid=SM1&From=whatsapp%3A&Body=hi", "From must be a whatsapp: address",
+                ProviderError::kMalformed},
+           Case{"MessageSid=SM1&Body=hi", "From must be a whatsapp: address", ProviderError::kMalformed},
+           Case{"MessageSid=SM1&From=whatsapp%3A%2B1&Body=%", "malformed form: bad percent escape",
+                ProviderError::kMalformed},
+       }) {
+    absl::StatusOr<ChatEvent> e = ParseWhatsAppInboundBody(c.body);
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << c.body;
+    EXPECT_EQ(e.status().message(), c.message) << c.body;
+    EXPECT_EQ(ProviderErrorOf(e.status()), c.reason) << c.body;
   }
 }
 

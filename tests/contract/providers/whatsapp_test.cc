@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "libs/providers/common/error.h"
+
 namespace protectogram::providers::whatsapp {
 namespace {
 
@@ -48,6 +50,15 @@ TEST(WhatsAppVerifyTest, Refusals) {
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(VerifySubscriptionQuery("hub.mode=%zz", "meatyhamhock").status().code(),
             absl::StatusCode::kInvalidArgument);
+
+  // Each with its reason (libs/providers/common/error.h).
+  EXPECT_EQ(ProviderErrorOf(wrong.status()), ProviderError::kBadVerifyToken);
+  EXPECT_EQ(ProviderErrorOf(VerifySubscription("unsubscribe", "meatyhamhock", "1", "meatyhamhock").status()),
+            ProviderError::kMalformed);
+  EXPECT_EQ(ProviderErrorOf(VerifySubscription("subscribe", "meatyhamhock", "", "meatyhamhock").status()),
+            ProviderError::kMalformed);
+  EXPECT_EQ(ProviderErrorOf(VerifySubscriptionQuery("hub.mode=%zz", "meatyhamhock").status()),
+            ProviderError::kMalformed);
 }
 
 // --- signature (POST) ---
@@ -86,7 +97,11 @@ TEST(WhatsAppSignatureTest, Refusals) {
     absl::Status s = VerifySignature(kAppSecret, malformed, kTextBody);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << malformed;
     EXPECT_EQ(s.message(), "malformed signature header");
+    EXPECT_EQ(ProviderErrorOf(s), ProviderError::kMalformedSignature) << malformed;
   }
+  EXPECT_EQ(ProviderErrorOf(bad), ProviderError::kBadSignature);
+  EXPECT_EQ(ProviderErrorOf(VerifySignature("", kTextSignature, kTextBody)), ProviderError::kBadSignature);
+  EXPECT_EQ(ProviderErrorOf(VerifySignature(kAppSecret, "", kTextBody)), ProviderError::kMissingSignature);
 }
 
 // --- messages ---
@@ -182,7 +197,24 @@ TEST(WhatsAppParseTest, MalformedIsInvalidArgument) {
     absl::StatusOr<std::vector<ChatEvent>> events = ParseWebhook(body);
     EXPECT_EQ(events.status().code(), absl::StatusCode::kInvalidArgument) << body;
     EXPECT_EQ(events.status().message(), reason) << body;
+    // A message without id has the event id missing; everything else is malformed.
+    EXPECT_EQ(ProviderErrorOf(events.status()), std::string_view(reason) == "messages[].id is required"
+                                                    ? ProviderError::kMissingId
+                                                    : ProviderError::kMalformed)
+        << body;
   }
+}
+
+TEST(WhatsAppParseTest, OnlyAnAbsentMessageIdIsAMissingId) {
+  // An empty id is missing too; an id of the wrong type, or an earlier error, is malformed.
+  EXPECT_EQ(ProviderErrorOf(ParseWebhook(Envelope(R"({"id":"","from":"1","type":"text"})")).status()),
+            ProviderError::kMissingId);
+  EXPECT_EQ(ProviderErrorOf(ParseWebhook(Envelope(R"({"id":7,"from":"1","type":"text"})")).status()),
+            ProviderError::kMalformed);
+  EXPECT_EQ(ProviderErrorOf(ParseWebhook(R"({"entry":[{"changes":[{"field":"messages","value":{)"
+                                         R"("metadata":5,"messages":[{"from":"1","type":"text"}]}}]}]})")
+                                .status()),
+            ProviderError::kMalformed);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include "libs/crypto/digest.h"
 #include "libs/crypto/encoding.h"
+#include "libs/providers/ari/ari.h"
+#include "libs/providers/common/error.h"
 #include "libs/providers/common/form.h"
 #include "libs/providers/telegram/telegram.h"
 #include "libs/providers/telnyx/telnyx.h"
@@ -42,6 +44,36 @@ std::string_view TakeLine(std::string_view& rest) {
 }
 
 }  // namespace
+
+std::string FuzzAriEvent(const uint8_t* data, size_t size) {
+  std::string_view rest = View(data, size);
+  absl::StatusOr<common::v1::CallEvent> event = ari::ParseEvent(rest);
+  if (event.ok()) {
+    if (std::string broken = RoundTrip(*event); !broken.empty()) return broken;
+    if (event->provider_event_id().empty()) return "event without id";
+    absl::StatusOr<common::v1::CallEvent> again = ari::ParseEvent(rest);
+    if (!again.ok() || again->provider_event_id() != event->provider_event_id()) return "event id not stable";
+  } else if (event.status().code() != absl::StatusCode::kInvalidArgument) {
+    return "ParseEvent: not INVALID_ARGUMENT";
+  } else if (ProviderErrorOf(event.status()) != ProviderError::kMalformed) {
+    return "ParseEvent: an error without its reason";
+  }
+  absl::StatusOr<ari::Channel> channel = ari::ParseChannel(rest);
+  if (channel.ok() && channel->id.empty()) return "channel without id";
+  if (!channel.ok() && channel.status().code() != absl::StatusCode::kInvalidArgument) {
+    return "ParseChannel: not INVALID_ARGUMENT";
+  }
+  const std::string_view number = TakeLine(rest);
+  absl::StatusOr<std::string> endpoint = ari::EndpointFor("PJSIP/{number}@trunk", number);
+  if (endpoint.ok()) {
+    if (number.empty() || number.front() != '+' ||
+        number.find_first_not_of("0123456789", 1) != std::string_view::npos) {
+      return "EndpointFor took a number that is not E.164";
+    }
+    if (*endpoint != "PJSIP/" + std::string(number) + "@trunk") return "EndpointFor changed the number";
+  }
+  return "";
+}
 
 std::string FuzzTelegramUpdate(const uint8_t* data, size_t size) {
   const std::string_view body = View(data, size);

@@ -10,6 +10,11 @@
 
 namespace protectogram::providers::fuzz {
 
+// ari::ParseEvent (round trip as below; an accepted frame has a non-empty provider_event_id, the same on a
+// second parse) and ParseChannel, and EndpointFor with the first line as the number: only '+' and digits
+// ever reach a dial string.
+std::string FuzzAriEvent(const uint8_t* data, size_t size);
+
 // telegram::ParseUpdate and ExtractUpdateId: never crash; agree on update_id and on what is malformed JSON;
 // a parsed event survives a protobuf round trip (its strings are valid UTF-8).
 std::string FuzzTelegramUpdate(const uint8_t* data, size_t size);

@@ -1,8 +1,14 @@
-// From stored inbox rows to the typed events the services take, and the refusal reasons' mapping.
+// From stored inbox rows to the typed events the services take, the route table that says which row goes
+// where, and the refusal reasons' mapping.
 #include "edge/translate.h"
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+#include <string>
+
+#include "edge/routes.h"
 #include "edge/webhooks.h"
 #include "libs/jobs/retry.h"
 #include "tests/contract/edge/fixtures.h"
@@ -96,6 +102,82 @@ TEST(TranslateTest, WhatCannotBeTranslatedIsPermanent) {
     ASSERT_FALSE(e.ok()) << m.provider;
     EXPECT_TRUE(jobs::IsPermanentError(e.status())) << e.status();
   }
+}
+
+TEST(RouteTableTest, EveryWebhookOnceWithItsLabelAndService) {
+  struct Want {
+    std::string method, path;
+    bool prefix;
+    std::string label, inbox_provider;
+    ForwardEvent::Target target;
+  };
+  using T = ForwardEvent::Target;
+  const std::vector<Want> want = {
+      {"POST", "/telegram/webhook", false, "telegram", "telegram:", T::kIncident},
+      {"POST", "/webhook/", true, "telegram", "telegram:", T::kIncident},
+      {"POST", "/telnyx/webhook", false, "telnyx", "telnyx", T::kTelephony},
+      {"POST", "/twilio/voice", false, "twilio_voice", "twilio:voice", T::kTelephony},
+      {"POST", "/twilio/whatsapp", false, "twilio_whatsapp", "twilio:whatsapp", T::kIncident},
+      {"GET", "/whatsapp/webhook", false, "whatsapp", "", T::kIncident},
+      {"POST", "/whatsapp/webhook", false, "whatsapp", "whatsapp", T::kIncident},
+  };
+  ASSERT_EQ(WebhookRoutes().size(), want.size());
+  std::map<std::string, std::string> label_of_path;
+  std::set<std::pair<std::string, std::string>> routes;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const WebhookRoute& r = WebhookRoutes()[i];
+    SCOPED_TRACE(want[i].path);
+    EXPECT_EQ(r.method, want[i].method);
+    EXPECT_EQ(r.path, want[i].path);
+    EXPECT_EQ(r.prefix, want[i].prefix);
+    EXPECT_EQ(r.label, want[i].label);
+    EXPECT_EQ(r.inbox_provider, want[i].inbox_provider);
+    EXPECT_TRUE(routes.emplace(std::string(r.method), std::string(r.path)).second) << "registered twice";
+    // One label per path: what the server refuses on a path counts for that label.
+    const auto it = label_of_path.emplace(std::string(r.path), std::string(r.label)).first;
+    EXPECT_EQ(it->second, r.label);
+    // A route stores (and then its rows are translated and forwarded), or answers by itself.
+    EXPECT_NE(r.accept == nullptr, r.answer == nullptr);
+    if (r.accept != nullptr) {
+      EXPECT_FALSE(r.inbox_provider.empty());
+      EXPECT_NE(r.translate, nullptr);
+      EXPECT_NE(r.precheck, nullptr);
+      EXPECT_NE(r.body_limit, nullptr);
+      EXPECT_EQ(r.target, want[i].target);
+    } else {
+      EXPECT_TRUE(r.inbox_provider.empty());
+    }
+  }
+  // Twilio wants TwiML back; everyone else JSON.
+  EXPECT_EQ(WebhookRoutes()[3].reply, WebhookRoute::Reply::kTwiml);
+  EXPECT_EQ(WebhookRoutes()[4].reply, WebhookRoute::Reply::kTwiml);
+  EXPECT_EQ(WebhookRoutes()[2].reply, WebhookRoute::Reply::kJson);
+}
+
+TEST(RouteTableTest, FindsTheRouteOfALabelAndOfAStoredRow) {
+  EXPECT_EQ(WebhookRouteOfLabel("/webhook/")->label, "telegram");
+  EXPECT_EQ(WebhookRouteOfLabel("/telegram/webhook")->label, "telegram");
+  EXPECT_EQ(WebhookRouteOfLabel("/whatsapp/webhook")->label, "whatsapp");
+  EXPECT_EQ(WebhookRouteOfLabel("/twilio/voice")->label, "twilio_voice");
+  EXPECT_EQ(WebhookRouteOfLabel("/health"), nullptr);
+  EXPECT_EQ(WebhookRouteOfLabel("unmatched"), nullptr);
+  EXPECT_EQ(WebhookRouteOfLabel("rejected"), nullptr);
+
+  EXPECT_EQ(WebhookRouteOfInboxProvider("telegram:alpha")->label, "telegram");
+  EXPECT_EQ(WebhookRouteOfInboxProvider("telegram:main")->target, ForwardEvent::Target::kIncident);
+  EXPECT_EQ(WebhookRouteOfInboxProvider("telnyx")->target, ForwardEvent::Target::kTelephony);
+  EXPECT_EQ(WebhookRouteOfInboxProvider("twilio:voice")->label, "twilio_voice");
+  EXPECT_EQ(WebhookRouteOfInboxProvider("twilio:whatsapp")->label, "twilio_whatsapp");
+  EXPECT_EQ(WebhookRouteOfInboxProvider("whatsapp")->label, "whatsapp");
+  EXPECT_EQ(WebhookRouteOfInboxProvider("whatsapp")->method, "POST");
+  for (const char* unknown : {"", "sms", "telnyx:x", "twilio", "telegram"}) {
+    EXPECT_EQ(WebhookRouteOfInboxProvider(unknown), nullptr) << unknown;
+  }
+}
+
+TEST(RouteTableTest, TheTargetLabelsAreTheServices) {
+  EXPECT_EQ(TargetLabel(ForwardEvent::Target::kIncident), "incident");
+  EXPECT_EQ(TargetLabel(ForwardEvent::Target::kTelephony), "telephony");
 }
 
 TEST(RejectTest, ReasonsRoundTripWithTheirStatus) {

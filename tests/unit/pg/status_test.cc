@@ -75,5 +75,24 @@ TEST(Predicates, ReadThePayload) {
   EXPECT_EQ(SqlState(absl::OkStatus()), "");
 }
 
+TEST(Predicates, RowErrorsAreTheDataErrorsNotTheTransientOnes) {
+  // The row itself is refused: a retry of the same statement fails the same way.
+  for (const char* sqlstate : {"22P02", "22003", "22021", "23502", "23503", "23514", "23P01"}) {
+    EXPECT_TRUE(IsRowError(StatusFromSqlState(sqlstate, "m", "q"))) << sqlstate;
+  }
+  // The database, not the row: a retry may pass. A unique violation is ALREADY_EXISTS (the row is there).
+  for (const char* sqlstate :
+       {"08006", "57P01", "53300", "53100", "40001", "40P01", "55P03", "23505", "42P01"}) {
+    EXPECT_FALSE(IsRowError(StatusFromSqlState(sqlstate, "m", "q"))) << sqlstate;
+  }
+  EXPECT_FALSE(IsRowError(StatusFromSqlState("57014", "canceling statement due to statement timeout", "q")));
+  EXPECT_FALSE(IsRowError(StatusFromSqlState("", "server closed the connection unexpectedly", "q")));
+  EXPECT_FALSE(IsRowError(absl::DeadlineExceededError("no commit in time")));
+  EXPECT_FALSE(IsRowError(absl::OkStatus()));
+  // Client-side errors about a value count too.
+  EXPECT_TRUE(IsRowError(absl::OutOfRangeError("value does not fit")));
+  EXPECT_TRUE(IsRowError(absl::InvalidArgumentError("inbox event id is empty")));
+}
+
 }  // namespace
 }  // namespace protectogram::pg
