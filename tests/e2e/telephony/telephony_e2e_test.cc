@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <boost/json.hpp>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "libs/http/client.h"
 #include "libs/providers/ari/fake_ari.h"
 #include "libs/providers/telnyx/fake_call_control.h"
 #include "libs/providers/twilio/fake_voice_api.h"
@@ -30,6 +32,7 @@ using std::chrono::milliseconds;
 
 constexpr char kTwilioSid[] = "AC00000000000000000000000000000000";
 constexpr char kTwilioToken[] = "fake-auth-token";
+constexpr char kSecretKey[] = "e2e-secret-key-of-at-least-32-characters";
 
 // Records every OnCallOutcome (and how often each event_key came).
 class FakeIncident final : public incident::v1::IncidentService::Service {
@@ -117,7 +120,8 @@ class TelephonyE2eTest : public test::PgTest {
                                            {"INCIDENT_ADDR", incident_addr_},
                                            {"TELEPHONY_ADDR", absl::StrCat("127.0.0.1:", telephony_port_)},
                                            {"NOTIFICATION_ADDR", "127.0.0.1:1"},
-                                           {"EDGE_FORWARD_RETRY_MAX_MS", "100"}});
+                                           {"EDGE_FORWARD_RETRY_MAX_MS", "100"},
+                                           {"SECRET_KEY", kSecretKey}});
     ASSERT_TRUE(WaitFor([&] { return protectogram::testing::HttpGet(edge_port_, "/health/live") == 200; }))
         << edge_->Output();
   }
@@ -346,6 +350,85 @@ TEST_F(TelephonyE2eTest, SpendCapRefusesWithTheCapNamed) {
   EXPECT_EQ(outcome->outcome(), "failed");
   EXPECT_EQ(outcome->reason(), "spend_cap:calls_per_hour");
   EXPECT_EQ(telnyx_->DialCountFor("+79990000009"), 0u);
+}
+
+// Asterisk ARI: the real telephony process originates through the ARI fake and follows the call over ARI's
+// events WebSocket (no edge involved): StasisStart, the prompt played, DTMF 1.
+TEST_F(TelephonyE2eTest, AriAnsweredWithOneOverTheEventsWebSocket) {
+  StartFakes();
+  auto ari = providers::ari::FakeAri::Start({.username = "protectogram", .password = "ari-pass"});
+  ASSERT_TRUE(ari.ok()) << ari.status();
+  StartEdge();
+  StartTelephony({{"TELEPHONY_PROVIDERS", "ari"},
+                  {"ARI_HTTP_URL", (*ari)->http_url()},
+                  {"ARI_USERNAME", "protectogram"},
+                  {"ARI_PASSWORD", "ari-pass"},
+                  {"ARI_APP", "protectogram"}});
+  // The events WebSocket connects at start; a call placed before it is up still finds its events.
+  ASSERT_TRUE(Place(Request("a-answer", "+79990000011")).ok()) << Logs();
+  std::optional<incident::v1::OnCallOutcomeRequest> outcome = WaitOutcome("a-answer");
+  ASSERT_TRUE(outcome.has_value()) << Logs();
+  EXPECT_EQ(outcome->outcome(), "digit_pressed");
+  EXPECT_EQ(outcome->provider(), "ari");
+  EXPECT_EQ((*ari)->OriginateCountFor("+79990000011"), 1);
+  const v1::Call call = GetCall("a-answer");
+  EXPECT_EQ(call.provider_call_id().size(), 36u);  // our channelId, the dial key
+}
+
+// The REST call API of the edge (docs/call-api.md) with a real token, through the real telephony service to
+// the Telnyx fake: an API user added with the CLI, a token, an interaction, its status until completed.
+TEST_F(TelephonyE2eTest, RestCallApiPlacesARealCall) {
+  StartAll();
+  ChildProcess cli("/bin/sh", {"-c", "printf 'pa55 word\\n' | \"$EDGE\" api-user add ops"},
+                   {{"EDGE", protectogram::testing::BinaryPath("protectogram-edge")},
+                    {"DATABASE_URL", db_url_for_role("protectogram_edge")},
+                    {"BCRYPT_COST", "4"}});
+  ASSERT_EQ(cli.WaitExit(milliseconds(20000)), 0) << cli.Output();
+
+  http::Client client;
+  absl::StatusOr<http::ClientResponse> token =
+      client.PostForm(EdgeUrl() + "/api/v1/token", {{"username", "ops"}, {"password", "pa55 word"}});
+  ASSERT_TRUE(token.ok()) << token.status();
+  ASSERT_EQ(token->status, 200) << token->body;
+  boost::system::error_code ec;
+  boost::json::value t = boost::json::parse(token->body, ec);
+  ASSERT_FALSE(ec) << token->body;
+  const std::string bearer = "Bearer " + std::string(t.at("access_token").as_string());
+
+  // A wrong token is a 401 with WWW-Authenticate: Bearer.
+  absl::StatusOr<http::ClientResponse> refused = client.PostJson(
+      EdgeUrl() + "/api/v1/interaction/%2B79990000010", "{}", {{"Authorization", "Bearer x.y.z"}});
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_EQ(refused->Header("www-authenticate"), "Bearer");
+
+  absl::StatusOr<http::ClientResponse> placed = client.PostJson(
+      EdgeUrl() + "/api/v1/interaction/%2B79990000010", R"({"timeout": 20})", {{"Authorization", bearer}});
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  ASSERT_EQ(placed->status, 200) << placed->body << Logs();
+  boost::json::value p = boost::json::parse(placed->body, ec);
+  ASSERT_FALSE(ec) << placed->body;
+  EXPECT_EQ(p.at("success").as_bool(), true);
+  EXPECT_EQ(p.at("phone_number").as_string(), "+79990000010");
+  const std::string call_id(p.at("call_id").as_string());
+
+  // The default script answers and presses 1: the call completes.
+  std::string status;
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<http::ClientResponse> r =
+        client.Get(EdgeUrl() + "/api/v1/status/" + call_id, {{"Authorization", bearer}});
+    if (!r.ok() || r->status != 200) return false;
+    boost::json::value v = boost::json::parse(r->body, ec);
+    if (ec) return false;
+    status = std::string(v.at("status").as_string());
+    return status == "completed" && v.at("is_completed").as_bool() && !v.at("answered_at").is_null();
+  })) << status
+      << Logs();
+  EXPECT_EQ(telnyx_->DialCountFor("+79990000010"), 1u);
+  absl::StatusOr<http::ClientResponse> unknown = client.Get(
+      EdgeUrl() + "/api/v1/calls/00000000-0000-4000-8000-000000000000", {{"Authorization", bearer}});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->status, 404);
 }
 
 }  // namespace
