@@ -34,6 +34,8 @@ ALTER TABLE telephony.call_attempts
 -- HangupAll: the live calls of a correlation.
 CREATE INDEX call_attempts_live_correlation_idx ON telephony.call_attempts (correlation_id)
   WHERE state IN ('pending', 'dialing', 'ringing', 'answered');
+-- ARI's events name the call by our channel id (the dial key).
+CREATE INDEX call_attempts_dial_key_idx ON telephony.call_attempts (dial_key) WHERE dial_key <> '';
 -- The spend caps count the last day's billable calls; the admin list is newest first.
 CREATE INDEX call_attempts_created_idx ON telephony.call_attempts (created_at);
 

@@ -42,17 +42,26 @@ inline constexpr pg::Query kCallById{"telephony_call_by_id",
                                      "SELECT " PROTECTOGRAM_CALL_COLUMNS
                                      " FROM telephony.call_attempts WHERE call_id = $1::uuid"};
 
-// The call an event belongs to: by our attempt key echoed back (Telnyx client_state, ARI appArgs, Twilio
-// ?attempt=), else by the provider's call id, else (ARI) by our channel id.
-inline constexpr pg::Query kFindCallForEvent{"telephony_find_call_for_event", R"sql(
-SELECT attempt_key FROM telephony.call_attempts
- WHERE ($1 <> '' AND attempt_key = $1)
-    OR ($3 <> '' AND provider = $2 AND provider_call_id = $3)
-    OR ($3 <> '' AND dial_key = $3)
- ORDER BY (attempt_key = $1) DESC LIMIT 1)sql"};
+// The call an event belongs to, locked: by our attempt key echoed back (Telnyx client_state, ARI appArgs), else
+// by the provider's call id, else (ARI) by our channel id. Three index lookups, not one OR over the table:
+// each branch is planned with its parameters (unnamed statements), so an empty one costs nothing.
+inline constexpr pg::Query kLockCallForEvent{"telephony_lock_call_for_event",
+                                             "SELECT " PROTECTOGRAM_CALL_COLUMNS
+                                             " FROM telephony.call_attempts WHERE id = ("
+                                             "SELECT id FROM ("
+                                             "  SELECT id, 0 AS rank FROM telephony.call_attempts"
+                                             "   WHERE $1 <> '' AND attempt_key = $1"
+                                             "  UNION ALL SELECT id, 1 FROM telephony.call_attempts"
+                                             "   WHERE $3 <> '' AND provider = $2 AND provider_call_id = $3"
+                                             "  UNION ALL SELECT id, 2 FROM telephony.call_attempts"
+                                             "   WHERE $3 <> '' AND dial_key = $3) found"
+                                             " ORDER BY rank LIMIT 1) FOR UPDATE"};
 
-// Writes back what a decision changed. $1 attempt_key.
-inline constexpr pg::Query kUpdateCall{"telephony_update_call", R"sql(
+// Writes back what a decision changed ($1 attempt_key, $2 state, ...: Store::UpdateWithHistory) and adds the
+// decision's history entry in the same statement: $16 source, $17 kind, $18 state before, $19 detail (the
+// state after is $2).
+inline constexpr pg::Query kUpdateCallWithHistory{"telephony_update_call_with_history", R"sql(
+WITH updated AS (
 UPDATE telephony.call_attempts SET
   state = $2, provider = NULLIF($3, ''), provider_call_id = NULLIF($4, ''), dtmf_received = NULLIF($5, ''),
   machine_detected = $6, outcome = NULLIF($7, ''), failure_reason = NULLIF($8, ''), provider_index = $9,
@@ -64,11 +73,13 @@ UPDATE telephony.call_attempts SET
   outcome_at = CASE WHEN $7 <> '' THEN coalesce(outcome_at, now()) ELSE outcome_at END,
   billable = billable AND NOT $15,
   result = NULLIF($7, ''),
-  -- The talk time, from answer to hangup (0 for a call never answered).
   duration_sec = CASE WHEN $14 AND ended_at IS NULL
                       THEN coalesce(extract(epoch FROM now() - answered_at)::int, 0) ELSE duration_sec END,
   updated_at = now()
- WHERE attempt_key = $1)sql"};
+ WHERE attempt_key = $1
+RETURNING id)
+INSERT INTO telephony.call_events (attempt_id, source, kind, state_before, state_after, detail)
+SELECT id, $16, $17, $18, $2, $19::jsonb FROM updated)sql"};
 
 inline constexpr pg::Query kAddHistory{"telephony_add_history", R"sql(
 INSERT INTO telephony.call_events (attempt_id, source, kind, state_before, state_after, detail)

@@ -99,24 +99,26 @@ absl::StatusOr<CallRow> Store::Lock(pg::Transaction& txn, const std::string& att
   return ToCall(r->front());
 }
 
-absl::StatusOr<std::optional<std::string>> Store::FindForEvent(pg::Transaction& txn,
-                                                               const std::string& provider,
-                                                               const std::string& provider_call_id,
-                                                               const std::string& client_state) {
+absl::StatusOr<std::optional<CallRow>> Store::LockForEvent(pg::Transaction& txn, const std::string& provider,
+                                                           const std::string& provider_call_id,
+                                                           const std::string& client_state) {
   absl::StatusOr<pg::Result> r =
-      txn.Execute(queries::kFindCallForEvent, {client_state, provider, provider_call_id});
+      txn.Execute(queries::kLockCallForEvent, {client_state, provider, provider_call_id});
   if (!r.ok()) return r.status();
-  if (r->empty()) return std::optional<std::string>();
-  return std::optional<std::string>(r->front().Get<std::string>("attempt_key"));
+  if (r->empty()) return std::optional<CallRow>();
+  return std::optional<CallRow>(ToCall(r->front()));
 }
 
-absl::Status Store::Update(pg::Transaction& txn, const CallRow& c, const CallUpdate& u) {
+absl::Status Store::UpdateWithHistory(pg::Transaction& txn, const CallRow& c, const CallUpdate& u,
+                                      const std::string& source, const std::string& kind, CallState before,
+                                      const std::string& detail_json) {
   return txn
-      .Execute(queries::kUpdateCall,
+      .Execute(queries::kUpdateCallWithHistory,
                {c.attempt_key, std::string(Name(c.state)), c.provider, c.provider_call_id, c.digits,
                 c.machine_detected, c.outcome.has_value() ? std::string(Name(*c.outcome)) : std::string(),
                 c.failure_reason, c.provider_index, c.dial_key, u.dial_started, u.clear_dial_start,
-                u.answered, u.ended, u.not_billable})
+                u.answered, u.ended, u.not_billable, source, kind, std::string(Name(before)),
+                detail_json.empty() ? std::string("{}") : detail_json})
       .status();
 }
 

@@ -87,12 +87,15 @@ class Store {
   static absl::StatusOr<SpendSoFar> Spend(pg::Transaction& txn, int64_t except);
   // NOT_FOUND if no call has the key.
   static absl::StatusOr<CallRow> Lock(pg::Transaction& txn, const std::string& attempt_key);
-  // The attempt key of the call an event belongs to, or nullopt.
-  static absl::StatusOr<std::optional<std::string>> FindForEvent(pg::Transaction& txn,
-                                                                 const std::string& provider,
-                                                                 const std::string& provider_call_id,
-                                                                 const std::string& client_state);
-  static absl::Status Update(pg::Transaction& txn, const CallRow& call, const CallUpdate& update);
+  // The call an event belongs to, locked, or nullopt.
+  static absl::StatusOr<std::optional<CallRow>> LockForEvent(pg::Transaction& txn,
+                                                             const std::string& provider,
+                                                             const std::string& provider_call_id,
+                                                             const std::string& client_state);
+  // Writes back the call's facts and adds a history entry (state after = call.state), in one statement.
+  static absl::Status UpdateWithHistory(pg::Transaction& txn, const CallRow& call, const CallUpdate& update,
+                                        const std::string& source, const std::string& kind, CallState before,
+                                        const std::string& detail_json);
   static absl::Status AddHistory(pg::Transaction& txn, int64_t attempt_id, const std::string& source,
                                  const std::string& kind, CallState before, CallState after,
                                  const std::string& detail_json);

@@ -200,7 +200,14 @@ absl::StatusOr<PlaceResult> TelephonyService::PlaceCall(const v1::PlaceCallReque
 
   absl::StatusOr<pg::Transaction> txn = store_.pool().Begin();
   if (!txn.ok()) return txn.status();
-  if (absl::Status s = Store::LockSpend(*txn); !s.ok()) return s;
+  // The caps are checked under one lock so that a burst cannot overshoot them; with every cap off there is
+  // nothing to serialize.
+  const SpendCaps& caps = config_.caps;
+  const bool capped = caps.calls_per_hour > 0 || caps.calls_per_day > 0 || caps.ring_minutes_per_hour > 0 ||
+                      caps.ring_minutes_per_day > 0;
+  if (capped) {
+    if (absl::Status s = Store::LockSpend(*txn); !s.ok()) return s;
+  }
   absl::StatusOr<std::optional<CallRow>> inserted = Store::Insert(*txn, call);
   if (!inserted.ok()) return inserted.status();
   if (!inserted->has_value()) {
@@ -216,7 +223,7 @@ absl::StatusOr<PlaceResult> TelephonyService::PlaceCall(const v1::PlaceCallReque
     guard = jobs::WithFailureReason(absl::FailedPreconditionError("no telephony provider is configured"),
                                     "no_provider");
   }
-  if (guard.ok()) {
+  if (guard.ok() && capped) {
     absl::StatusOr<SpendSoFar> spent = Store::Spend(*txn, row.id);
     if (!spent.ok()) return spent.status();
     guard = CheckSpend(config_.caps, *spent, row.ring_timeout_sec);
@@ -305,14 +312,12 @@ absl::Status TelephonyService::RunDial(jobs::JobContext& ctx) {
       call->provider = name;
       call->dial_key = request.dial_key;
       if (call->state == CallState::kPending) call->state = CallState::kDialing;
-      AfterCommit unused;
       CallUpdate update{.dial_started = true};
-      if (absl::Status s = Store::Update(*txn, *call, update); !s.ok()) return s;
       json::object detail{{"provider", name},
                           {"dial_key", request.dial_key},
                           {"retry", request.earlier_dial_started_at.has_value()}};
-      if (absl::Status s = Store::AddHistory(*txn, call->id, "telephony", "dial_requested", before,
-                                             call->state, json::serialize(detail));
+      if (absl::Status s = Store::UpdateWithHistory(*txn, *call, update, "telephony", "dial_requested",
+                                                    before, json::serialize(detail));
           !s.ok()) {
         return s;
       }
@@ -468,12 +473,14 @@ absl::Status TelephonyService::ApplyEvent(pg::Transaction& txn, const common::v1
                                           AfterCommit& after) {
   after.Clear();
   const std::string provider(ProviderName(event.provider()));
-  absl::StatusOr<std::optional<std::string>> key =
-      Store::FindForEvent(txn, provider, event.call_id(), event.client_state());
-  if (!key.ok()) return key.status();
-  if (!key->has_value()) {
-    const absl::Time at = event.has_occurred_at() ? absl::FromUnixSeconds(event.occurred_at().seconds())
-                                                  : absl::FromUnixSeconds(event.received_at().seconds());
+  absl::StatusOr<std::optional<CallRow>> found =
+      Store::LockForEvent(txn, provider, event.call_id(), event.client_state());
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) {
+    // When the provider says it happened, else when the edge received it, else (neither known) now.
+    const absl::Time at = event.has_occurred_at()   ? absl::FromUnixSeconds(event.occurred_at().seconds())
+                          : event.has_received_at() ? absl::FromUnixSeconds(event.received_at().seconds())
+                                                    : absl::Now();
     if (absl::Now() - at > kStaleUnmatchedEvent) {
       kernel::LogWarn("telephony: event for an unknown call dropped",
                       {{"provider", provider}, {"provider_event_id", event.provider_event_id()}});
@@ -482,8 +489,7 @@ absl::Status TelephonyService::ApplyEvent(pg::Transaction& txn, const common::v1
     // A webhook faster than the dial's answer: the sender retries until the call is known.
     return absl::UnavailableError("no call for this event yet");
   }
-  absl::StatusOr<CallRow> call = Store::Lock(txn, **key);
-  if (!call.ok()) return call.status();
+  std::optional<CallRow>& call = *found;
 
   Step step{.source = provider, .kind = event.provider_event_type(), .event = &event};
   step.detail["provider_event_id"] = event.provider_event_id();
@@ -553,9 +559,8 @@ absl::Status TelephonyService::Apply(pg::Transaction& txn, CallRow& call, const 
     update.clear_dial_start = true;
   }
 
-  if (absl::Status s = Store::Update(txn, call, update); !s.ok()) return s;
-  if (absl::Status s = Store::AddHistory(txn, call.id, step.source, step.kind, before, call.state,
-                                         json::serialize(detail));
+  if (absl::Status s = Store::UpdateWithHistory(txn, call, update, step.source, step.kind, before,
+                                                json::serialize(detail));
       !s.ok()) {
     return s;
   }

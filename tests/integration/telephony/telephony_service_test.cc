@@ -454,6 +454,18 @@ TEST_F(TelephonyServiceTest, AnEventBeforeItsCallIsKnownIsRetriedNotLost) {
       pool().Execute(pg::Query{"count_inbox", "SELECT count(*) FROM telephony.inbox_events"});
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->front().Get<int64_t>(0), 0);
+
+  // One that still matches nothing after 10 minutes is nobody's: recorded, dropped, not retried forever.
+  common::v1::CallEvent old;
+  old.set_event_key("edge:old");
+  old.set_provider(common::v1::PROVIDER_TWILIO);
+  old.set_provider_event_id("old");
+  old.set_type(common::v1::CALL_EVENT_TYPE_RINGING);
+  old.set_call_id("CA-nobody");
+  old.mutable_occurred_at()->set_seconds(absl::ToUnixSeconds(absl::Now() - absl::Minutes(11)));
+  absl::StatusOr<bool> dropped = ReceiveCallEvent(receive_, *service_, "edge", old);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_TRUE(*dropped);
 }
 
 // A process that dies between "decided to dial" and "provider accepted" (its Dial never returns) is replaced
