@@ -112,5 +112,54 @@ INSTANTIATE_TEST_SUITE_P(
                       Target{"whatsapp", Route::kWhatsApp, fx::kWhatsAppBody, With({"bad_verify_token"})}),
     [](const ::testing::TestParamInfo<Target>& info) { return std::string(info.param.corpus); });
 
+// The REST call API (FuzzEdgeCallApi, corpus/call_api/): not a webhook route, so not a Target above; the
+// corpus keeps the invariants and reaches acceptance and refusal for each kind of request.
+std::string RunCallApi(const std::string& input, std::string* verdict = nullptr) {
+  return FuzzEdgeCallApi(reinterpret_cast<const uint8_t*>(input.data()), input.size(), verdict);
+}
+
+std::filesystem::path CallApiDir() {
+  return std::filesystem::path(PROTECTOGRAM_FUZZ_CORPUS_DIR) / "call_api";
+}
+
+TEST(EdgeCallApiFuzzCorpusTest, EveryCorpusFileKeepsTheInvariants) {
+  ASSERT_TRUE(std::filesystem::is_directory(CallApiDir())) << CallApiDir();
+  int files = 0;
+  for (const auto& file : std::filesystem::directory_iterator(CallApiDir())) {
+    if (!file.is_regular_file()) continue;
+    EXPECT_EQ(RunCallApi(ReadFile(file.path())), "") << file.path();
+    ++files;
+  }
+  EXPECT_GT(files, 0) << "empty corpus " << CallApiDir();
+}
+
+TEST(EdgeCallApiFuzzCorpusTest, EveryModeOnTinyInputs) {
+  for (int mode = 0; mode < 12; ++mode) {
+    for (int flags : {0x00, 0x01, 0x02, 0x03, 0x40, 0x43, 0x80, 0xc1}) {
+      for (const std::string& rest : {std::string(), std::string("\n"), std::string("{"), std::string("null"),
+                                      std::string("\xff\n\xff"), std::string(" \n{}")}) {
+        const std::string input = std::string{static_cast<char>(mode), static_cast<char>(flags)} + rest;
+        EXPECT_EQ(RunCallApi(input), "") << "mode " << mode << " flags " << flags;
+      }
+    }
+  }
+}
+
+TEST(EdgeCallApiFuzzCorpusTest, CorpusReachesEachVerdict) {
+  std::set<std::string> seen;
+  for (const auto& file : std::filesystem::directory_iterator(CallApiDir())) {
+    if (!file.is_regular_file()) continue;
+    std::string verdict;
+    RunCallApi(ReadFile(file.path()), &verdict);
+    seen.insert(verdict);
+  }
+  for (const char* verdict : {"interaction:accepted", "interaction:invalid", "interaction:not_found",
+                              "calls:accepted", "calls:invalid", "token:accepted", "token:invalid",
+                              "bearer:accepted", "bearer:refused", "bearer:missing", "bearer:issued",
+                              "status:uuid", "status:not_uuid", "rate_limit:ok", "rate_limit:bad"}) {
+    EXPECT_TRUE(seen.contains(verdict)) << "no seed of call_api reaches " << verdict;
+  }
+}
+
 }  // namespace
 }  // namespace protectogram::edge::fuzz

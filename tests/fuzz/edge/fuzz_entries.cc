@@ -18,14 +18,17 @@
 #include "absl/time/time.h"
 #include "boost/json.hpp"
 #include "boost/url/parse.hpp"
+#include "edge/call_api.h"
 #include "edge/config.h"
 #include "edge/webhooks.h"
 #include "libs/crypto/digest.h"
 #include "libs/crypto/ed25519.h"
 #include "libs/crypto/encoding.h"
+#include "libs/http/form.h"
 #include "libs/http/server.h"
 #include "libs/kernel/config.h"
 #include "libs/providers/common/form.h"
+#include "libs/providers/common/text.h"
 #include "libs/providers/telegram/telegram.h"
 #include "libs/providers/telnyx/telnyx.h"
 #include "libs/providers/twilio/twilio.h"
@@ -1105,6 +1108,346 @@ std::string RunWhatsApp(const Input& in, std::string* verdict) {
   return "";
 }
 
+// ---- the REST call API ------------------------------------------------------------------------------------
+
+enum class CallApiMode { kInteraction, kCreateCall, kToken, kBearer, kStatus, kRateLimit, kCount };
+
+constexpr size_t kCallApiBodyLimit = 64 * 1024;  // edge/call_api.cc kBodyLimit
+constexpr uint8_t kCallApiConfigFlag = 0x40;
+constexpr char kCallApiSecret[] = "fuzz-call-api-secret-key-of-32-characters";
+constexpr char kInteractionPrefix[] = "/api/v1/interaction/";
+constexpr char kStatusPrefix[] = "/api/v1/status/";
+
+const CallApiConfig& CallApiConfigOf(uint8_t flags) {
+  static const CallApiConfig plain = [] {
+    CallApiConfig config;
+    config.enabled = true;
+    config.secret_key = kCallApiSecret;
+    return config;
+  }();
+  static const CallApiConfig configured = [] {
+    CallApiConfig config = plain;
+    config.jwt_issuer = "protectogram";
+    config.jwt_audience = "call-api";
+    config.default_context = "outbound-ivr";
+    config.default_extension = "100";
+    config.default_priority = 2;
+    config.default_timeout_sec = 45;
+    config.default_caller_id = "+15550001111";
+    return config;
+  }();
+  return (flags & kCallApiConfigFlag) ? configured : plain;
+}
+
+std::string CallApiVerdict(std::string* verdict, std::string_view kind, std::string_view what) {
+  if (verdict != nullptr) *verdict = absl::StrCat(std::string(kind), ":", std::string(what));
+  return "";
+}
+
+bool IsAsciiSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// "+" and 8 to 15 digits, the first not 0 (the documented rule, independently of IsE164).
+bool LooksE164(std::string_view s) {
+  if (s.size() < 9 || s.size() > 16 || s[0] != '+' || s[1] == '0') return false;
+  return std::all_of(s.begin() + 1, s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+size_t Chars(std::string_view s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// Every entry a FastAPI 422 entry, and ValidationErrorJson writes them all as valid JSON, as they are.
+std::string CheckFieldErrors(const std::vector<FieldError>& errors,
+                             std::initializer_list<std::string_view> roots) {
+  for (const FieldError& e : errors) {
+    if (e.loc.empty() || std::find(roots.begin(), roots.end(), e.loc.front()) == roots.end()) {
+      return "a 422 entry with an unexpected loc";
+    }
+    if (e.msg.empty() || e.type.empty()) return "a 422 entry without msg or type";
+  }
+  const std::string text = ValidationErrorJson(errors);
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
+  if (ec || !v.is_object()) return "ValidationErrorJson is not a JSON object";
+  const boost::json::value* detail = v.as_object().if_contains("detail");
+  if (detail == nullptr || !detail->is_array() || detail->as_array().size() != errors.size()) {
+    return "ValidationErrorJson: not one detail entry per error";
+  }
+  for (size_t i = 0; i < errors.size(); ++i) {
+    const boost::json::value& entry = detail->as_array()[i];
+    if (!entry.is_object()) return "ValidationErrorJson: an entry is not an object";
+    const boost::json::object& o = entry.as_object();
+    const boost::json::value* loc = o.if_contains("loc");
+    const boost::json::value* msg = o.if_contains("msg");
+    const boost::json::value* type = o.if_contains("type");
+    if (loc == nullptr || !loc->is_array() || loc->as_array().size() != errors[i].loc.size() ||
+        msg == nullptr || !msg->is_string() || msg->as_string() != errors[i].msg.c_str() || type == nullptr ||
+        !type->is_string() || type->as_string() != errors[i].type.c_str()) {
+      return "ValidationErrorJson: an entry is not its error";
+    }
+  }
+  return "";
+}
+
+bool SameRequest(const OriginateRequest& a, const OriginateRequest& b) {
+  return a.phone_number == b.phone_number && a.context == b.context && a.extension == b.extension &&
+         a.priority == b.priority && a.timeout_sec == b.timeout_sec && a.caller_id == b.caller_id &&
+         a.message == b.message && a.language == b.language;
+}
+
+// The body that asks for `r` explicitly (empty strings left out: they are the defaults or not allowed).
+std::string BodyOf(const OriginateRequest& r, bool with_number) {
+  boost::json::object o;
+  auto put = [&o](const char* key, const std::string& value) {
+    if (!value.empty()) o[key] = boost::json::string_view(value.data(), value.size());
+  };
+  if (with_number) put("phone_number", r.phone_number);
+  put("context", r.context);
+  put("extension", r.extension);
+  o["priority"] = r.priority;
+  o["timeout"] = r.timeout_sec;
+  put("caller_id", r.caller_id);
+  put("message", r.message);
+  put("language", r.language);
+  return boost::json::serialize(o);
+}
+
+// An accepted call: within the documented bounds, storable in the PlaceCallRequest CallApi::Originate makes.
+std::string CheckOriginateRequest(const OriginateRequest& r) {
+  if (!IsE164(r.phone_number) || !LooksE164(r.phone_number))
+    return "accepted a phone number that is not E.164";
+  if (Chars(r.context) < 1 || Chars(r.context) > 50 || Chars(r.extension) < 1 || Chars(r.extension) > 50 ||
+      Chars(r.caller_id) > 50 || Chars(r.message) > 1000 || Chars(r.language) > 35) {
+    return "accepted a field outside its length";
+  }
+  if (r.priority < 1 || r.priority > 10 || r.timeout_sec < 1 || r.timeout_sec > 600) {
+    return "accepted priority or timeout outside its range";
+  }
+  for (const std::string* text : {&r.context, &r.extension, &r.caller_id, &r.message, &r.language}) {
+    if (!providers::IsValidUtf8(*text)) return "accepted a field that is not valid UTF-8";
+  }
+  telephony::v1::PlaceCallRequest place;
+  place.set_to_e164(r.phone_number);
+  place.set_speak_text(r.message);
+  place.set_language(r.language);
+  place.set_ring_timeout_sec(r.timeout_sec);
+  place.set_caller_id(r.caller_id);
+  place.mutable_dialplan()->set_context(r.context);
+  place.mutable_dialplan()->set_extension(r.extension);
+  place.mutable_dialplan()->set_priority(r.priority);
+  std::string wire;
+  telephony::v1::PlaceCallRequest back;
+  if (!place.SerializeToString(&wire) || !back.ParseFromString(wire) || back.SerializeAsString() != wire) {
+    return "an accepted call does not survive a protobuf round trip";
+  }
+  return "";
+}
+
+bool HasLoc(const std::vector<FieldError>& errors, const std::vector<std::string>& loc) {
+  return std::any_of(errors.begin(), errors.end(), [&](const FieldError& e) { return e.loc == loc; });
+}
+
+std::string CheckParsedOriginate(const ParsedOriginate& parsed, bool interaction) {
+  if (parsed.request.has_value() == !parsed.errors.empty()) return "not exactly one of a request and errors";
+  if (interaction) return CheckFieldErrors(parsed.errors, {"body", "path"});
+  return CheckFieldErrors(parsed.errors, {"body"});
+}
+
+std::string RunInteraction(const Input& in, const CallApiConfig& config, std::string* verdict) {
+  static constexpr const char* kNumbers[] = {"+15551234567", "%2B79991234567", "15551234567", "+0123456789"};
+  const std::string segment = (in.flags & kLineFlag) ? std::string(in.line) : kNumbers[in.flags & 3];
+  std::optional<http::Request> request = ServerRequest(
+      "POST", kInteractionPrefix + segment, {{"host", "edge.example.org"}, {"content-type", kJsonType}});
+  if (!request.has_value() || !request->path.starts_with(kInteractionPrefix)) return Skipped(verdict);
+  // CallApi::Interaction's Segment: one non-empty segment after the prefix, else 404.
+  const std::string number = request->path.substr(std::strlen(kInteractionPrefix));
+  if (number.empty() || number.find('/') != std::string::npos) {
+    return CallApiVerdict(verdict, "interaction", "not_found");
+  }
+  const ParsedOriginate parsed = ParseInteraction(number, in.body, config);
+  if (std::string broken = CheckParsedOriginate(parsed, true); !broken.empty()) return broken;
+  if (IsE164(number) != LooksE164(number)) return "IsE164 is not the documented rule";
+  if (HasLoc(parsed.errors, {"path", "number"}) == IsE164(number))
+    return "a path error iff the number is bad";
+  const bool blank = std::all_of(in.body.begin(), in.body.end(), IsAsciiSpace);
+  if (blank && std::any_of(parsed.errors.begin(), parsed.errors.end(),
+                           [](const FieldError& e) { return e.loc.front() == "body"; })) {
+    return "a blank body is not every default";
+  }
+  if (!parsed.request.has_value()) return CallApiVerdict(verdict, "interaction", "invalid");
+  if (std::string broken = CheckOriginateRequest(*parsed.request); !broken.empty()) return broken;
+  if (parsed.request->phone_number != number) return "the call is not to the path's number";
+  const ParsedOriginate again = ParseInteraction(number, BodyOf(*parsed.request, false), config);
+  if (!again.request.has_value() || !SameRequest(*again.request, *parsed.request)) {
+    return "an interaction changes when written back as a body";
+  }
+  return CallApiVerdict(verdict, "interaction", "accepted");
+}
+
+std::string RunCreateCall(const Input& in, const CallApiConfig& config, std::string* verdict) {
+  const ParsedOriginate parsed = ParseCreateCall(in.body, config);
+  if (std::string broken = CheckParsedOriginate(parsed, false); !broken.empty()) return broken;
+  const bool blank = std::all_of(in.body.begin(), in.body.end(), IsAsciiSpace);
+  if (blank && (parsed.errors.size() != 1 || parsed.errors[0].loc != std::vector<std::string>{"body"} ||
+                parsed.errors[0].type != "value_error.missing")) {
+    return "a blank body to /calls is not \"field required\"";
+  }
+  if (!parsed.request.has_value()) return CallApiVerdict(verdict, "calls", "invalid");
+  if (std::string broken = CheckOriginateRequest(*parsed.request); !broken.empty()) return broken;
+  const ParsedOriginate again = ParseCreateCall(BodyOf(*parsed.request, true), config);
+  if (!again.request.has_value() || !SameRequest(*again.request, *parsed.request)) {
+    return "a call changes when written back as a body";
+  }
+  const ParsedOriginate interaction = ParseInteraction(parsed.request->phone_number, in.body, config);
+  if (!interaction.request.has_value() || !SameRequest(*interaction.request, *parsed.request)) {
+    return "/interaction/<number> does not take what /calls takes";
+  }
+  return CallApiVerdict(verdict, "calls", "accepted");
+}
+
+std::string RunToken(const Input& in, std::string* verdict) {
+  static constexpr const char* kTypes[] = {"application/x-www-form-urlencoded",
+                                           "application/x-www-form-urlencoded; charset=utf-8",
+                                           " Application/X-WWW-Form-URLEncoded ;", kJsonType};
+  const std::string content_type = (in.flags & kLineFlag) ? std::string(in.line) : kTypes[in.flags & 3];
+  std::optional<http::Request> request =
+      ServerRequest("POST", "/api/v1/token", {{"host", "edge.example.org"}, {"content-type", content_type}});
+  if (!request.has_value() || in.body.size() > kCallApiBodyLimit) return Skipped(verdict);
+  const std::string_view type_header = request->Header("content-type");
+  const ParsedTokenForm parsed = ParseTokenForm(type_header, in.body);
+  if (parsed.form.has_value() == !parsed.errors.empty()) return "not exactly one of a form and errors";
+  if (std::string broken = CheckFieldErrors(parsed.errors, {"body"}); !broken.empty()) return broken;
+  // Independently: the media type, trimmed and lower-cased, and the first value of each field.
+  std::string_view media = type_header.substr(0, type_header.find(';'));
+  while (!media.empty() && IsAsciiSpace(media.front())) media.remove_prefix(1);
+  while (!media.empty() && IsAsciiSpace(media.back())) media.remove_suffix(1);
+  const bool form_type = AsciiLower(media) == "application/x-www-form-urlencoded";
+  std::multimap<std::string, std::string> fields;
+  if (form_type) fields = http::FormDecode(in.body);
+  auto first = [&fields](const std::string& name) -> std::string {
+    auto [begin, end] = fields.equal_range(name);
+    return begin == end ? std::string() : begin->second;
+  };
+  const bool grant_ok = first("grant_type").empty() || first("grant_type") == "password";
+  const bool valid = form_type && grant_ok && !first("username").empty() && !first("password").empty();
+  if (valid != parsed.form.has_value()) {
+    return valid ? "a valid token form refused" : "a token form accepted that is not valid";
+  }
+  if (!parsed.form.has_value()) return CallApiVerdict(verdict, "token", "invalid");
+  if (parsed.form->username != first("username") || parsed.form->password != first("password")) {
+    return "the token form's fields are not the body's first ones";
+  }
+  const std::string encoded =
+      http::FormEncode(std::vector<std::pair<std::string, std::string>>{{"grant_type", "password"},
+                                                                        {"username", parsed.form->username},
+                                                                        {"password", parsed.form->password},
+                                                                        {"scope", ""}});
+  const ParsedTokenForm again = ParseTokenForm("application/x-www-form-urlencoded", encoded);
+  if (!again.form.has_value() || again.form->username != parsed.form->username ||
+      again.form->password != parsed.form->password) {
+    return "a token form changes when encoded again";
+  }
+  return CallApiVerdict(verdict, "token", "accepted");
+}
+
+std::string RunBearer(const Input& in, const CallApiConfig& config, std::string* verdict) {
+  const absl::Time now = absl::FromUnixSeconds(kNow);
+  std::string what = "issued";
+  if (in.flags & kLineFlag) {
+    std::optional<http::Request> request =
+        ServerRequest("GET", std::string(kStatusPrefix) + "0b7e1a52-4c6e-4b7a-9a1e-3f1f2c3d4e5f",
+                      {{"host", "edge.example.org"}, {"authorization", std::string(in.line)}});
+    if (!request.has_value()) return Skipped(verdict);
+    const std::string_view header = request->Header("authorization");
+    const std::optional<std::string> token = BearerToken(header);
+    // Independently: the scheme is the first word of the trimmed header, "bearer" in any case.
+    std::string_view trimmed = header;
+    while (!trimmed.empty() && IsAsciiSpace(trimmed.front())) trimmed.remove_prefix(1);
+    while (!trimmed.empty() && IsAsciiSpace(trimmed.back())) trimmed.remove_suffix(1);
+    const bool bearer = !trimmed.empty() && AsciiLower(trimmed.substr(0, trimmed.find(' '))) == "bearer";
+    if (token.has_value() != bearer) return "BearerToken does not take exactly the bearer scheme";
+    what = "missing";
+    if (token.has_value()) {
+      if (!token->empty() && (IsAsciiSpace(token->front()) || IsAsciiSpace(token->back()))) {
+        return "BearerToken left whitespace around the token";
+      }
+      const absl::StatusOr<crypto::JwtClaims> claims = CheckToken(*token, config, now);
+      what = claims.ok() ? "accepted" : "refused";
+      if (!claims.ok() && claims.status().code() != absl::StatusCode::kUnauthenticated) {
+        return "CheckToken: a refusal not UNAUTHENTICATED";
+      }
+      if (claims.ok()) {
+        // Only a token signed with SECRET_KEY: its third part is the MAC of the first two.
+        const size_t last = token->rfind('.');
+        const std::string mac =
+            crypto::Base64UrlEncode(crypto::HmacSha256(kCallApiSecret, token->substr(0, last)));
+        const std::string signature = token->substr(last + 1);
+        if (signature != mac && signature != mac + "=")
+          return "CheckToken accepted a token not signed with the key";
+        if (claims->subject.empty()) return "CheckToken accepted a token without a subject";
+      }
+    }
+  }
+  // A token issued for the body as the user name, presented in a few spellings, verifies back to it.
+  const std::string username(in.body);
+  const absl::StatusOr<std::string> token = IssueToken(username, config, now);
+  if (!token.ok()) {
+    if (!username.empty() || token.status().code() != absl::StatusCode::kInvalidArgument) {
+      return "IssueToken refused a user name";
+    }
+    return CallApiVerdict(verdict, "bearer", what);
+  }
+  static constexpr const char* kSpellings[][2] = {
+      {"Bearer ", ""}, {"bearer  ", " "}, {" BEARER ", "\t"}, {"bEaReR ", ""}};
+  const auto& [before, after] = kSpellings[in.flags & 3];
+  const std::optional<std::string> presented = BearerToken(before + *token + after);
+  if (!presented.has_value() || *presented != *token) return "BearerToken did not give back an issued token";
+  const absl::StatusOr<crypto::JwtClaims> claims = CheckToken(*presented, config, now);
+  if (!providers::IsValidUtf8(username)) {
+    // JWT claims are JSON: a user name that is not UTF-8 cannot come back (edge.api_users allows ASCII only).
+    if (claims.ok()) return "a token for a user name that is not UTF-8 verified";
+  } else if (!claims.ok() || claims->subject != username) {
+    return "an issued token does not verify back to its user";
+  }
+  if (CheckToken(*presented, config, now + config.access_token_expire + config.jwt_leeway).ok()) {
+    return "an issued token verified after it expired";
+  }
+  return CallApiVerdict(verdict, "bearer", what);
+}
+
+std::string RunStatus(const Input& in, std::string* verdict) {
+  const std::string_view segment = (in.flags & kLineFlag) ? in.line : in.body;
+  bool uuid = segment.size() == 36;
+  for (size_t i = 0; uuid && i < segment.size(); ++i) {
+    const char c = segment[i];
+    uuid = (i == 8 || i == 13 || i == 18 || i == 23)
+               ? c == '-'
+               : (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  }
+  if (IsUuid(segment) != uuid) return "IsUuid is not the 8-4-4-4-12 hex form";
+  if (!IsUuid(NewUuid())) return "NewUuid is not a UUID";
+  return CallApiVerdict(verdict, "status", uuid ? "uuid" : "not_uuid");
+}
+
+std::string RunRateLimit(const Input& in, std::string* verdict) {
+  const std::string_view text = (in.flags & kLineFlag) ? in.line : in.body;
+  const absl::StatusOr<RateLimit> limit = ParseRateLimit(text);
+  if (!limit.ok()) {
+    if (limit.status().code() != absl::StatusCode::kInvalidArgument)
+      return "ParseRateLimit: not INVALID_ARGUMENT";
+    return CallApiVerdict(verdict, "rate_limit", "bad");
+  }
+  if (limit->count < 0 || limit->count > 1'000'000) return "ParseRateLimit: a count out of its range";
+  if (limit->period != absl::Seconds(1) && limit->period != absl::Minutes(1) &&
+      limit->period != absl::Hours(1) && limit->period != absl::Hours(24)) {
+    return "ParseRateLimit: a period that is not a second, minute, hour or day";
+  }
+  return CallApiVerdict(verdict, "rate_limit", "ok");
+}
+
 }  // namespace
 
 std::string FuzzEdgeRoute(Route route, const uint8_t* data, size_t size, std::string* verdict) {
@@ -1142,6 +1485,29 @@ std::string FuzzEdgeTwilioWhatsApp(const uint8_t* data, size_t size) {
 }
 std::string FuzzEdgeWhatsApp(const uint8_t* data, size_t size) {
   return FuzzEdgeRoute(Route::kWhatsApp, data, size);
+}
+
+std::string FuzzEdgeCallApi(const uint8_t* data, size_t size, std::string* verdict) {
+  const Input in = Parse(data, size);
+  if (in.body.size() > kCallApiBodyLimit) return Skipped(verdict);  // the route's 413
+  const CallApiConfig& config = CallApiConfigOf(in.flags);
+  switch (static_cast<CallApiMode>(in.mode % static_cast<int>(CallApiMode::kCount))) {
+    case CallApiMode::kInteraction:
+      return RunInteraction(in, config, verdict);
+    case CallApiMode::kCreateCall:
+      return RunCreateCall(in, config, verdict);
+    case CallApiMode::kToken:
+      return RunToken(in, verdict);
+    case CallApiMode::kBearer:
+      return RunBearer(in, config, verdict);
+    case CallApiMode::kStatus:
+      return RunStatus(in, verdict);
+    case CallApiMode::kRateLimit:
+      return RunRateLimit(in, verdict);
+    case CallApiMode::kCount:
+      break;
+  }
+  return "unknown mode";
 }
 
 }  // namespace protectogram::edge::fuzz

@@ -50,4 +50,28 @@ std::string FuzzEdgeTwilioWhatsApp(const uint8_t* data, size_t size);
 // POST /whatsapp/webhook: X-Hub-Signature-256; one mode runs GET /whatsapp/webhook (the challenge) instead.
 std::string FuzzEdgeWhatsApp(const uint8_t* data, size_t size);
 
+// The REST call API's request parsing (edge/call_api.h: the pure functions CallApi's routes run before any
+// I/O), on the same input layout (byte 0 the mode, byte 1 flags, bit 7 a first line; the rest the body, at
+// most the API's 64 KiB limit; -max_len=65538). Bit 6 of the flags picks the configuration (the defaults, or
+// every default, JWT_ISSUER and JWT_AUDIENCE set). Modes, each with what must hold:
+//   - POST /api/v1/interaction/<number> (the line as the raw path segment, else one of a few numbers), as the
+//     server decodes the path: ParseInteraction. And POST /api/v1/calls: ParseCreateCall. Exactly one of a
+//     request and errors; each error a FastAPI 422 entry (loc "body"/"path"...) that ValidationErrorJson
+//     writes as valid JSON; the path's error iff the number is not E.164 (checked here too); a blank body
+//     takes every default (interaction) or is "field required" (calls); an accepted request is within the
+//     documented bounds, valid UTF-8 (its PlaceCallRequest survives a protobuf round trip), and parses to
+//     itself once written back as a body; what /calls accepts, /interaction/<its number> accepts the same.
+//   - POST /api/v1/token (the line as Content-Type, else a few spellings): ParseTokenForm accepts exactly
+//     the forms (by content type) whose first username and password are non-empty and grant_type, when
+//     given, is "password" (checked here on FormDecode); an accepted form encodes and parses back to itself.
+//   - Authorization (the line, as the server hands the header over): BearerToken takes exactly the
+//     "bearer" scheme in any case, trimmed; CheckToken accepts only a token signed with SECRET_KEY (its MAC
+//     checked here). And a token issued for the body as the user name verifies back to it (valid UTF-8).
+//   - GET /api/v1/status/<id> (IsUuid, checked here) and CALL_API_RATE_LIMIT (ParseRateLimit: within its
+//     bounds).
+// `verdict` (when not null) gets "<kind>:<verdict>", e.g. "interaction:accepted", "calls:invalid",
+// "token:accepted", "bearer:refused", "status:uuid", "rate_limit:bad", or "skipped" (the server would not
+// have passed the request on).
+std::string FuzzEdgeCallApi(const uint8_t* data, size_t size, std::string* verdict = nullptr);
+
 }  // namespace protectogram::edge::fuzz

@@ -45,12 +45,17 @@ TEST_P(CorpusReplayTest, EmptyAndTinyInputs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Providers, CorpusReplayTest,
-    ::testing::Values(Target{"ari_event", &FuzzAriEvent}, Target{"telegram_update", &FuzzTelegramUpdate},
-                      Target{"telnyx_event", &FuzzTelnyxEvent}, Target{"twilio_form", &FuzzTwilioForm},
-                      Target{"whatsapp_webhook", &FuzzWhatsAppWebhook}),
-    [](const ::testing::TestParamInfo<Target>& info) { return std::string(info.param.corpus); });
+INSTANTIATE_TEST_SUITE_P(Providers, CorpusReplayTest,
+                         ::testing::Values(Target{"ari_event", &FuzzAriEvent}, Target{"jwt", &FuzzJwt},
+                                           Target{"telegram_update", &FuzzTelegramUpdate},
+                                           Target{"telnyx_commands", &FuzzTelnyxCommands},
+                                           Target{"telnyx_event", &FuzzTelnyxEvent},
+                                           Target{"twilio_form", &FuzzTwilioForm},
+                                           Target{"twilio_voice_api", &FuzzTwilioVoiceApi},
+                                           Target{"whatsapp_webhook", &FuzzWhatsAppWebhook}),
+                         [](const ::testing::TestParamInfo<Target>& info) {
+                           return std::string(info.param.corpus);
+                         });
 
 }  // namespace
 }  // namespace protectogram::providers::fuzz

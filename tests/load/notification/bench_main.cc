@@ -52,6 +52,7 @@
 #include "libs/pg/pool.h"
 #include "libs/providers/telegram/fake_bot_api.h"
 #include "protectogram/notification/v1/notification.grpc.pb.h"
+#include "tests/support/bench_support.h"
 #include "tests/support/child_process.h"
 
 #ifndef NOTIFICATION_BINARY
@@ -59,6 +60,21 @@
 #endif
 
 namespace {
+
+using protectogram::testing::Add;
+using protectogram::testing::BucketQuantile;
+using protectogram::testing::Histogram;
+using protectogram::testing::LoadAverage;
+using protectogram::testing::MachineCpu;
+using protectogram::testing::ParseHistogram;
+using protectogram::testing::PostgresCpuSeconds;
+using protectogram::testing::Postmaster;
+using protectogram::testing::Print;
+using protectogram::testing::PrintInt;
+using protectogram::testing::PrintNum;
+using protectogram::testing::ReadMachineCpu;
+using protectogram::testing::SelfCpuSeconds;
+using protectogram::testing::Ticks;
 
 using namespace protectogram;  // NOLINT: a benchmark program
 namespace v1 = protectogram::notification::v1;
@@ -105,12 +121,6 @@ extern "C" void OnTerminate(int) {
   std::cerr << "notification_bench: " << what << std::endl;
   KillChildren();
   std::exit(1);
-}
-
-void Print(const std::string& key, const std::string& value) { std::cout << key << "=" << value << "\n"; }
-void PrintInt(const std::string& key, int64_t value) { Print(key, std::to_string(value)); }
-void PrintNum(const std::string& key, double value, int decimals = 2) {
-  Print(key, absl::StrFormat("%.*f", decimals, value));
 }
 
 Flags ParseFlags(int argc, char** argv) {
@@ -163,75 +173,6 @@ Flags ParseFlags(int argc, char** argv) {
 
 // ---- CPU and database counters -----------------------------------------------------------------------------
 
-double Ticks() { return static_cast<double>(sysconf(_SC_CLK_TCK)); }
-
-// Fields after the command name of /proc/<pid>/stat (field 3 is the first); empty if the process is gone.
-std::vector<std::string> StatFields(const std::string& pid) {
-  std::ifstream in("/proc/" + pid + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return {};
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return {};
-  return absl::StrSplit(line.substr(close + 2), ' ', absl::SkipEmpty());
-}
-
-double FieldSeconds(const std::vector<std::string>& f,
-                    size_t stat_field) {  // stat_field: 1-based, as proc(5)
-  double v = 0;
-  if (f.size() >= stat_field - 2 && absl::SimpleAtod(f[stat_field - 3], &v)) return v / Ticks();
-  return 0;
-}
-
-// The cluster's CPU: the postmaster's own and its reaped children's, plus every live child's.
-double PostgresCpuSeconds(pid_t postmaster) {
-  if (postmaster <= 0) return 0;
-  const std::vector<std::string> pm = StatFields(std::to_string(postmaster));
-  double total = FieldSeconds(pm, 14) + FieldSeconds(pm, 15) + FieldSeconds(pm, 16) + FieldSeconds(pm, 17);
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return total;
-  while (dirent* e = readdir(proc)) {
-    int pid = 0;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    const std::vector<std::string> f = StatFields(e->d_name);
-    if (f.size() < 15 || f[1] != std::to_string(postmaster)) continue;  // field 4: ppid
-    total += FieldSeconds(f, 14) + FieldSeconds(f, 15);
-  }
-  closedir(proc);
-  return total;
-}
-
-double SelfCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-struct MachineCpu {
-  double busy = 0, total = 0;  // ticks over all cores
-};
-MachineCpu ReadMachineCpu() {
-  std::ifstream in("/proc/stat");
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-  MachineCpu c;
-  for (size_t i = 1; i < f.size() && i <= 8; ++i) {
-    double v = 0;
-    (void)absl::SimpleAtod(f[i], &v);
-    c.total += v;
-    if (i != 4 && i != 5) c.busy += v;  // idle, iowait
-  }
-  return c;
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string first;
-  in >> first;
-  return first;
-}
-
 struct Counters {
   absl::Time at;
   double replicas_cpu = 0, postgres_cpu = 0, self_cpu = 0;
@@ -242,21 +183,12 @@ struct Counters {
 constexpr pg::Query kDbCounters{
     "bench_counters",
     "SELECT txid_current() AS xid, (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS wal_bytes"};
-constexpr pg::Query kDataDirectory{"bench_data_directory",
-                                   "SELECT current_setting('data_directory', true) AS dir"};
 
 class Probe {
  public:
   Probe(pg::Pool& stats, std::vector<std::unique_ptr<testing::ChildProcess>>& replicas)
       : stats_(stats), replicas_(replicas) {
-    absl::StatusOr<pg::Result> dir = stats_.Execute(kDataDirectory);
-    if (dir.ok() && !dir->empty()) {
-      std::optional<std::string> path = dir->front().GetOptional<std::string>("dir");
-      std::ifstream in(path.value_or("/nonexistent") + "/postmaster.pid");
-      int pid = 0;
-      std::string first;
-      if (std::getline(in, first) && absl::SimpleAtoi(first, &pid)) postmaster_ = pid;
-    }
+    postmaster_ = Postmaster(stats_);
     if (postmaster_ <= 0) Progress("Postgres's postmaster.pid is not readable: its CPU is not measured");
   }
 
@@ -530,51 +462,14 @@ std::optional<absl::Time> WaitAccepted(tg::FakeBotApi& api, Tally& tally, absl::
 // ---- the service's own histogram ---------------------------------------------------------------------------
 
 // notification_delivery_seconds buckets (upper bound -> cumulative count), summed over the replicas.
-struct Histogram {
-  std::map<double, double> buckets;
-  double sum = 0, count = 0;
-};
-
 Histogram ReadHistogram(const std::vector<Replica>& replicas) {
   Histogram h;
   for (const Replica& r : replicas) {
     std::string body;
     if (testing::HttpGet(r.metrics_port, "/metrics", &body) != 200) continue;
-    for (absl::string_view line : absl::StrSplit(body, '\n')) {
-      if (!absl::StartsWith(line, "notification_delivery_seconds")) continue;
-      const size_t space = line.rfind(' ');
-      double value = 0;
-      if (space == absl::string_view::npos || !absl::SimpleAtod(line.substr(space + 1), &value)) continue;
-      if (absl::StartsWith(line, "notification_delivery_seconds_sum")) {
-        h.sum += value;
-      } else if (absl::StartsWith(line, "notification_delivery_seconds_count")) {
-        h.count += value;
-      } else if (absl::StartsWith(line, "notification_delivery_seconds_bucket")) {
-        const size_t le = line.find("le=\"");
-        if (le == absl::string_view::npos) continue;
-        const absl::string_view bound = line.substr(le + 4, line.find('"', le + 4) - (le + 4));
-        double upper = 0;
-        if (bound == "+Inf") {
-          upper = 1e300;
-        } else if (!absl::SimpleAtod(bound, &upper)) {
-          continue;
-        }
-        h.buckets[upper] += value;
-      }
-    }
+    Add(h, ParseHistogram(body, "notification_delivery_seconds"));
   }
   return h;
-}
-
-// The bucket bound under which a `q` share of the observations between `a` and `b` fall.
-double BucketQuantile(const Histogram& a, const Histogram& b, double q) {
-  const double count = b.count - a.count;
-  for (const auto& [upper, cumulative] : b.buckets) {
-    const auto before = a.buckets.find(upper);
-    const double n = cumulative - (before != a.buckets.end() ? before->second : 0);
-    if (n >= q * count) return upper;
-  }
-  return 0;
 }
 
 double Percentile(const std::vector<double>& sorted, double q) {

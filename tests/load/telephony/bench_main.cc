@@ -21,12 +21,18 @@
 //            just before its PlaceCall;
 //   DTMF latency (per call): the arrival of its OnCallOutcome at the fake incident service minus the sent_at
 //            of the first delivery attempt of its call.gather.ended webhook.
-// All on this process's clock. Around the run: CPU seconds of the edge, of telephony, of Postgres (when
-// --stats-url can read data_directory) and of this process; the machine's busy share. Afterwards, where the
-// time went: telephony_dial_seconds from telephony's /metrics, and per-call steps from the database
-// (edge.inbox_events.received_at/delivered_at, telephony.call_events.at, telephony.outbox_messages; all now()
-// of their transactions, on the same machine's clock). --log-dir keeps both processes' output and their
-// /metrics. Prints key=value lines on stdout; progress on stderr. Exits 1 if a call got no outcome.
+// All on this process's clock; the run is waited for at most 60 s after its last PlaceCall. Around the run: CPU
+// seconds of the edge, of telephony, of Postgres (the postmaster and its children, when --stats-url can read
+// data_directory), of this process (the fakes and the client) and of everything else on the machine
+// (cpu_others_s: other builds and tests). Afterwards, where the time went: histograms from telephony's
+// /metrics (telephony_dial_seconds, grpc_server_handling_seconds of PlaceCall and HandleCallEvent,
+// scheduler_job_lag_seconds of the dial and command jobs), and per-call steps (step_*) from the database:
+// edge.inbox_events.received_at/delivered_at, telephony.call_events.at, telephony.outbox_messages.updated_at,
+// each the now() of its transaction, on the same machine's clock. Other knobs: --time-scale (0.01: a call's
+// 2 s to answer and 3 s to press take 20 and 30 ms; the load, five webhooks per call, is the same),
+// --delivery-threads (16) and --fake-threads (16) of the fake, --log-level (warn) of the services. --log-dir
+// keeps both processes' output and their /metrics. Prints key=value lines on stdout; progress on stderr. Exits
+// 1 if a call got no outcome, an outcome came twice, or a PlaceCall failed.
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -62,6 +68,7 @@
 #include "libs/providers/telnyx/fake_call_control.h"
 #include "protectogram/incident/v1/incident.grpc.pb.h"
 #include "protectogram/telephony/v1/telephony.grpc.pb.h"
+#include "tests/support/bench_support.h"
 #include "tests/support/child_process.h"
 
 #ifndef EDGE_BINARY
@@ -72,6 +79,20 @@
 #endif
 
 namespace {
+
+using protectogram::testing::BucketQuantile;
+using protectogram::testing::Histogram;
+using protectogram::testing::LoadAverage;
+using protectogram::testing::MachineCpu;
+using protectogram::testing::ParseHistogram;
+using protectogram::testing::PostgresCpuSeconds;
+using protectogram::testing::Postmaster;
+using protectogram::testing::Print;
+using protectogram::testing::PrintInt;
+using protectogram::testing::PrintNum;
+using protectogram::testing::ReadMachineCpu;
+using protectogram::testing::SelfCpuSeconds;
+using protectogram::testing::Ticks;
 
 using namespace protectogram;  // NOLINT: a benchmark program
 namespace tx = providers::telnyx;
@@ -117,12 +138,6 @@ extern "C" void OnTerminate(int) {
   std::cerr << "telephony_bench: " << what << std::endl;
   KillChildren();
   std::exit(1);
-}
-
-void Print(const std::string& key, const std::string& value) { std::cout << key << "=" << value << "\n"; }
-void PrintInt(const std::string& key, int64_t value) { Print(key, std::to_string(value)); }
-void PrintNum(const std::string& key, double value, int decimals = 2) {
-  Print(key, absl::StrFormat("%.*f", decimals, value));
 }
 
 Flags ParseFlags(int argc, char** argv) {
@@ -178,88 +193,6 @@ Flags ParseFlags(int argc, char** argv) {
 }
 
 // ---- CPU ---------------------------------------------------------------------------------------------------
-
-double Ticks() { return static_cast<double>(sysconf(_SC_CLK_TCK)); }
-
-// Fields after the command name of /proc/<pid>/stat (field 3 is the first); empty if the process is gone.
-std::vector<std::string> StatFields(const std::string& pid) {
-  std::ifstream in("/proc/" + pid + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return {};
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return {};
-  return absl::StrSplit(line.substr(close + 2), ' ', absl::SkipEmpty());
-}
-
-double FieldSeconds(const std::vector<std::string>& f, size_t stat_field) {  // 1-based, as proc(5)
-  double v = 0;
-  if (f.size() >= stat_field - 2 && absl::SimpleAtod(f[stat_field - 3], &v)) return v / Ticks();
-  return 0;
-}
-
-// The cluster's CPU: the postmaster's own and its reaped children's, plus every live child's.
-double PostgresCpuSeconds(pid_t postmaster) {
-  if (postmaster <= 0) return 0;
-  const std::vector<std::string> pm = StatFields(std::to_string(postmaster));
-  double total = FieldSeconds(pm, 14) + FieldSeconds(pm, 15) + FieldSeconds(pm, 16) + FieldSeconds(pm, 17);
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return total;
-  while (dirent* e = readdir(proc)) {
-    int pid = 0;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    const std::vector<std::string> f = StatFields(e->d_name);
-    if (f.size() < 15 || f[1] != std::to_string(postmaster)) continue;  // field 4: ppid
-    total += FieldSeconds(f, 14) + FieldSeconds(f, 15);
-  }
-  closedir(proc);
-  return total;
-}
-
-double SelfCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-struct MachineCpu {
-  double busy = 0, total = 0;  // ticks over all cores
-};
-MachineCpu ReadMachineCpu() {
-  std::ifstream in("/proc/stat");
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-  MachineCpu c;
-  for (size_t i = 1; i < f.size() && i <= 8; ++i) {
-    double v = 0;
-    (void)absl::SimpleAtod(f[i], &v);
-    c.total += v;
-    if (i != 4 && i != 5) c.busy += v;  // idle, iowait
-  }
-  return c;
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string first;
-  in >> first;
-  return first;
-}
-
-constexpr pg::Query kDataDirectory{"bench_data_directory",
-                                   "SELECT current_setting('data_directory', true) AS dir"};
-
-pid_t Postmaster(pg::Pool& stats) {
-  absl::StatusOr<pg::Result> dir = stats.Execute(kDataDirectory);
-  if (!dir.ok() || dir->empty()) return 0;
-  std::optional<std::string> path = dir->front().GetOptional<std::string>("dir");
-  std::ifstream in(path.value_or("/nonexistent") + "/postmaster.pid");
-  int pid = 0;
-  std::string first;
-  if (std::getline(in, first) && absl::SimpleAtoi(first, &pid)) return pid;
-  return 0;
-}
 
 struct Counters {
   double edge = 0, telephony = 0, postgres = 0, self = 0;
@@ -405,51 +338,6 @@ tv1::PlaceCallRequest Request(const std::string& key, const std::string& to) {
 // ---- /metrics ----------------------------------------------------------------------------------------------
 
 // One histogram's buckets (upper bound -> cumulative count), summed over its label sets.
-struct Histogram {
-  std::map<double, double> buckets;
-  double sum = 0, count = 0;
-};
-
-Histogram ParseHistogram(const std::string& body, const std::string& name, const std::string& label) {
-  Histogram h;
-  for (absl::string_view line : absl::StrSplit(body, '\n')) {
-    if (!absl::StartsWith(line, name)) continue;
-    if (!label.empty() && !absl::StrContains(line, label)) continue;
-    const size_t space = line.rfind(' ');
-    double value = 0;
-    if (space == absl::string_view::npos || !absl::SimpleAtod(line.substr(space + 1), &value)) continue;
-    const absl::string_view rest = line.substr(name.size());
-    if (absl::StartsWith(rest, "_sum")) {
-      h.sum += value;
-    } else if (absl::StartsWith(rest, "_count")) {
-      h.count += value;
-    } else if (absl::StartsWith(rest, "_bucket")) {
-      const size_t le = line.find("le=\"");
-      if (le == absl::string_view::npos) continue;
-      const absl::string_view bound = line.substr(le + 4, line.find('"', le + 4) - (le + 4));
-      double upper = 0;
-      if (bound == "+Inf") {
-        upper = 1e300;
-      } else if (!absl::SimpleAtod(bound, &upper)) {
-        continue;
-      }
-      h.buckets[upper] += value;
-    }
-  }
-  return h;
-}
-
-// The bucket bound under which a `q` share of the observations between `a` and `b` fall.
-double BucketQuantile(const Histogram& a, const Histogram& b, double q) {
-  const double count = b.count - a.count;
-  for (const auto& [upper, cumulative] : b.buckets) {
-    const auto before = a.buckets.find(upper);
-    const double n = cumulative - (before != a.buckets.end() ? before->second : 0);
-    if (n >= q * count) return upper;
-  }
-  return 0;
-}
-
 std::string Metrics(int port) {
   std::string body;
   if (testing::HttpGet(port, "/metrics", &body) != 200) return "";
@@ -490,33 +378,35 @@ void PrintDistribution(const std::string& key, const std::vector<double>& ms) {
 
 // ---- where the time went, from the database ----------------------------------------------------------------
 
-// Per call of the run, milliseconds between the steps the services stamped with now() (their transaction's
-// start), on the same clock as absl::Now(). `prefix` selects the run's attempt keys.
-// Rows: attempt_key, then epoch milliseconds of: placed (the PlaceCall transaction), dial_requested (the dial
-// job's decision to dial), the dial's answer recorded, the gather webhook stored at the edge, the edge's
-// forwarding acknowledged by telephony, telephony's handling of it (call_events), the outcome's outbox row
-// created and marked sent.
+// Per call of the run ($1: a LIKE pattern of its attempt keys), the epoch milliseconds of the steps the services
+// stamped with now() (their transaction's start; the same clock as absl::Now() on this machine): the PlaceCall
+// transaction (call_events "placed"), the dial job's decision to dial ("dial_requested"), the gather webhook's
+// row stored at the edge (edge.inbox_events.received_at) and acknowledged by telephony (delivered_at),
+// telephony's transaction handling it (call_events "call.gather.ended", which also enqueues the outcome), and
+// the outcome's outbox row marked sent (after the incident service answered).
 constexpr char kStepsSql[] = R"sql(
+WITH a AS (SELECT id, attempt_key, provider_call_id FROM telephony.call_attempts WHERE attempt_key LIKE $1),
+e AS (SELECT attempt_id,
+             min(at) FILTER (WHERE kind = 'placed') AS placed,
+             min(at) FILTER (WHERE kind = 'dial_requested') AS dial_requested,
+             min(at) FILTER (WHERE kind = 'call.gather.ended') AS handled
+        FROM telephony.call_events WHERE attempt_id IN (SELECT id FROM a) GROUP BY attempt_id),
+g AS (SELECT payload_json #>> '{data,payload,call_control_id}' AS call_control_id,
+             min(received_at) AS stored, min(delivered_at) AS delivered
+        FROM edge.inbox_events
+       WHERE provider = 'telnyx' AND payload_json #>> '{data,event_type}' = 'call.gather.ended' GROUP BY 1),
+o AS (SELECT idempotency_key, min(updated_at) FILTER (WHERE status = 'sent') AS sent
+        FROM telephony.outbox_messages GROUP BY 1)
 SELECT a.attempt_key,
-  (SELECT (extract(epoch FROM min(e.at)) * 1000)::float8 FROM telephony.call_events e
-    WHERE e.attempt_id = a.id AND e.kind = 'placed') AS placed_ms,
-  (SELECT (extract(epoch FROM min(e.at)) * 1000)::float8 FROM telephony.call_events e
-    WHERE e.attempt_id = a.id AND e.kind = 'dial_requested') AS dial_requested_ms,
-  (SELECT (extract(epoch FROM min(e.at)) * 1000)::float8 FROM telephony.call_events e
-    WHERE e.attempt_id = a.id AND e.kind = 'dial_accepted') AS dial_accepted_ms,
-  (SELECT (extract(epoch FROM min(i.received_at)) * 1000)::float8 FROM edge.inbox_events i
-    WHERE i.provider = 'telnyx' AND i.payload_json #>> '{data,event_type}' = 'call.gather.ended'
-      AND i.payload_json #>> '{data,payload,call_control_id}' = a.provider_call_id) AS edge_stored_ms,
-  (SELECT (extract(epoch FROM min(i.delivered_at)) * 1000)::float8 FROM edge.inbox_events i
-    WHERE i.provider = 'telnyx' AND i.payload_json #>> '{data,event_type}' = 'call.gather.ended'
-      AND i.payload_json #>> '{data,payload,call_control_id}' = a.provider_call_id) AS edge_delivered_ms,
-  (SELECT (extract(epoch FROM min(e.at)) * 1000)::float8 FROM telephony.call_events e
-    WHERE e.attempt_id = a.id AND e.kind IN ('call.gather.ended', 'gather_ended', 'dtmf', 'digit')) AS handled_ms,
-  (SELECT (extract(epoch FROM min(o.created_at)) * 1000)::float8 FROM telephony.outbox_messages o
-    WHERE o.idempotency_key = 'call:' || a.attempt_key) AS outbox_created_ms,
-  (SELECT (extract(epoch FROM min(o.updated_at)) * 1000)::float8 FROM telephony.outbox_messages o
-    WHERE o.idempotency_key = 'call:' || a.attempt_key AND o.status = 'sent') AS outbox_sent_ms
-FROM telephony.call_attempts a WHERE a.attempt_key LIKE $1
+       (extract(epoch FROM e.placed) * 1000)::float8 AS placed_ms,
+       (extract(epoch FROM e.dial_requested) * 1000)::float8 AS dial_requested_ms,
+       (extract(epoch FROM g.stored) * 1000)::float8 AS edge_stored_ms,
+       (extract(epoch FROM g.delivered) * 1000)::float8 AS edge_delivered_ms,
+       (extract(epoch FROM e.handled) * 1000)::float8 AS handled_ms,
+       (extract(epoch FROM o.sent) * 1000)::float8 AS outbox_sent_ms
+  FROM a LEFT JOIN e ON e.attempt_id = a.id
+         LEFT JOIN g ON g.call_control_id = a.provider_call_id
+         LEFT JOIN o ON o.idempotency_key = 'call:' || a.attempt_key
 )sql";
 
 constexpr char kEventKindsSql[] = R"sql(
@@ -799,9 +689,9 @@ int main(int argc, char** argv) {
         add("step_dial_c_dial_requested_txn_to_fake_dial", ms("dial_requested_ms"), dial_ms_at);
         add("step_dtmf_a_webhook_sent_to_edge_stored_txn", gather_ms_at, ms("edge_stored_ms"));
         add("step_dtmf_b_edge_stored_to_telephony_handled_txn", ms("edge_stored_ms"), ms("handled_ms"));
-        add("step_dtmf_c_telephony_handled_to_outbox_created", ms("handled_ms"), ms("outbox_created_ms"));
-        add("step_dtmf_d_outbox_created_to_outcome_arrived", ms("outbox_created_ms"), outcome_ms_at);
-        add("step_dtmf_e_outcome_arrived_to_outbox_marked_sent", outcome_ms_at, ms("outbox_sent_ms"));
+        // The outcome's outbox row is created in the transaction that handles the event (the same now()).
+        add("step_dtmf_c_telephony_handled_txn_to_outcome_arrived", ms("handled_ms"), outcome_ms_at);
+        add("step_dtmf_d_outcome_arrived_to_outbox_marked_sent_txn", outcome_ms_at, ms("outbox_sent_ms"));
         add("step_dtmf_edge_stored_to_edge_delivered_txn", ms("edge_stored_ms"), ms("edge_delivered_ms"));
       }
     }
@@ -857,6 +747,10 @@ int main(int argc, char** argv) {
   PrintNum("cpu_ms_per_call_bench", (c1.self - c0.self) * per_call);
   const double ticks = c1.machine.total - c0.machine.total;
   PrintNum("machine_busy", ticks > 0 ? (c1.machine.busy - c0.machine.busy) / ticks : 0.0);
+  // What else ran meanwhile (other builds and tests on the machine): its busy CPU seconds minus the above.
+  PrintNum("cpu_others_s", (c1.machine.busy - c0.machine.busy) / Ticks() - (c1.edge - c0.edge) -
+                               (c1.telephony - c0.telephony) - (c1.postgres - c0.postgres) -
+                               (c1.self - c0.self));
   PrintHistogram("service_dial", telephony_metrics_before, telephony_metrics_after, "telephony_dial_seconds");
   PrintHistogram("service_place_call_rpc", telephony_metrics_before, telephony_metrics_after,
                  "grpc_server_handling_seconds", "method=\"PlaceCall\"");

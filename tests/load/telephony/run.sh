@@ -35,6 +35,8 @@ fresh_db() {
   psql "$admin_url" -qc "CREATE DATABASE $1" >/dev/null
 }
 
+load_at_start=$(cut -d' ' -f1 /proc/loadavg)  # before pgbench's 64 clients raise it
+
 # 1. The ceiling.
 fresh_db protectogram_pgbench
 psql "$base_url/protectogram_pgbench" -q -f tests/load/pgbench_setup.sql >/dev/null
@@ -62,6 +64,7 @@ bench_out=$(timeout -k 5 120 "$build/tests/telephony_bench" \
 rate=$(sed -n 's/^offered_calls_per_s=//p' <<<"$bench_out")
 dial_p99=$(sed -n 's/^dial_p99_ms=//p' <<<"$bench_out")
 dtmf_p99=$(sed -n 's/^dtmf_to_outcome_p99_ms=//p' <<<"$bench_out")
+echo "load_avg_1m_at_start=$load_at_start"
 echo "pgbench_tps=$pgbench_tps"
 echo "pgbench_latency_avg_ms=$pgbench_latency"
 echo "$bench_out"
