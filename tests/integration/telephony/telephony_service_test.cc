@@ -64,6 +64,10 @@ class TelephonyServiceTest : public test::PgTest {
         *store_, *job_store_, *outbox_, providers_,
         [this](const incident::v1::OnCallOutcomeRequest& r) {
           std::lock_guard<std::mutex> lock(mu_);
+          if (incident_down_ > 0) {
+            --incident_down_;
+            return absl::UnavailableError("incident is down");
+          }
           if (reports_by_key_.count(r.event_key()) == 0) reports_.push_back(r);
           reports_by_key_[r.event_key()] += 1;
           return absl::OkStatus();
@@ -195,6 +199,7 @@ class TelephonyServiceTest : public test::PgTest {
   std::mutex mu_;
   std::vector<incident::v1::OnCallOutcomeRequest> reports_;
   std::map<std::string, int> reports_by_key_;
+  int incident_down_ = 0;  // the next reports fail as if the incident service were down
 };
 
 TEST_F(TelephonyServiceTest, AnsweredWithOneIsReportedOnce) {
@@ -507,6 +512,38 @@ TEST_P(CrashMidDialTest, TheRerunRingsThePhoneOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Providers, CrashMidDialTest, ::testing::Values("telnyx", "twilio"));
+
+// The incident service is down when the outcome is decided: the outbox keeps the report and delivers it once
+// the service is back, once.
+TEST_F(TelephonyServiceTest, AnOutcomeWaitsOutTheRequesterBeingDown) {
+  incident_down_ = 3;
+  Start();
+  ASSERT_TRUE(service_->PlaceCall(Request("down")).ok());
+  const std::string id = WaitDialed("down").provider_call_id;
+  ASSERT_TRUE(*Deliver("d1", common::v1::PROVIDER_TELNYX, common::v1::CALL_EVENT_TYPE_HANGUP, id, "down", "",
+                       "", "user_busy"));
+  std::optional<incident::v1::OnCallOutcomeRequest> report = WaitReport("down");
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ(report->outcome(), "busy");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_EQ(incident_down_, 0);  // it was tried while down, and again
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(ReportCount("down"), 1);
+}
+
+// Postgres unreachable: PlaceCall and events are refused as UNAVAILABLE (the caller retries), nothing half-done.
+TEST_F(TelephonyServiceTest, PostgresDownRefusesWithUnavailable) {
+  Start();
+  auto dead = *pg::Pool::Create({.url = "postgresql://127.0.0.1:1/none", .size = 1});
+  Store store(*dead);
+  TelephonyService cut_off(store, *job_store_, *outbox_, providers_, nullptr, config_, metrics_);
+  absl::StatusOr<PlaceResult> placed = cut_off.PlaceCall(Request("nodb"));
+  EXPECT_EQ(placed.status().code(), absl::StatusCode::kUnavailable) << placed.status();
+  EXPECT_EQ(service_->GetCall("nodb", "").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(telnyx_.PlacedTotal(), 0);
+}
 
 TEST_F(TelephonyServiceTest, HangupOfOneCall) {
   Start();
