@@ -481,7 +481,9 @@ absl::Status TelephonyService::ApplyEvent(pg::Transaction& txn, const common::v1
     const absl::Time at = event.has_occurred_at()   ? absl::FromUnixSeconds(event.occurred_at().seconds())
                           : event.has_received_at() ? absl::FromUnixSeconds(event.received_at().seconds())
                                                     : absl::Now();
-    if (absl::Now() - at > kStaleUnmatchedEvent) {
+    // Nothing to match by (no call id, no attempt key), or so old that its call is not coming: nobody's.
+    const bool unmatchable = event.call_id().empty() && event.client_state().empty();
+    if (unmatchable || absl::Now() - at > kStaleUnmatchedEvent) {
       kernel::LogWarn("telephony: event for an unknown call dropped",
                       {{"provider", provider}, {"provider_event_id", event.provider_event_id()}});
       return absl::OkStatus();
