@@ -357,13 +357,6 @@ http::Response Detail(int status, std::string_view detail) {
   return http::Response::Json(status, json::serialize(body));
 }
 
-bool IsE164(std::string_view number) {
-  if (number.size() < 9 || number.size() > 16 || number[0] != '+' || number[1] < '1' || number[1] > '9') {
-    return false;
-  }
-  return std::all_of(number.begin() + 1, number.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 ParsedOriginate ParseInteraction(std::string_view number, std::string_view body,
                                  const CallApiConfig& config) {
   OriginateRequest request = Defaults(config);
@@ -544,38 +537,15 @@ std::string CallStatusJson(const tv1::Call& call) {
   return json::serialize(o);
 }
 
-bool IsUuid(std::string_view id) {
-  if (id.size() != 36) return false;
-  for (size_t i = 0; i < id.size(); ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (id[i] != '-') return false;
-    } else if (!absl::ascii_isxdigit(static_cast<unsigned char>(id[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string NewUuid() {
-  absl::StatusOr<std::string> bytes = crypto::RandomBytes(16);
+  absl::StatusOr<std::string> id = crypto::NewUuid();
   // The kernel's CSPRNG does not fail in practice; a weak id would be worse than stopping.
-  if (!bytes.ok()) {
+  if (!id.ok()) {
     kernel::LogError("call api: no random bytes for a call id",
-                     {{"error", std::string(bytes.status().message())}});
+                     {{"error", std::string(id.status().message())}});
     std::abort();
   }
-  std::string b = *std::move(bytes);
-  b[6] = static_cast<char>((static_cast<unsigned char>(b[6]) & 0x0f) | 0x40);
-  b[8] = static_cast<char>((static_cast<unsigned char>(b[8]) & 0x3f) | 0x80);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[static_cast<unsigned char>(b[i]) >> 4]);
-    out.push_back(kHex[static_cast<unsigned char>(b[i]) & 0x0f]);
-  }
-  return out;
+  return *std::move(id);
 }
 
 http::Response TelephonyError(const absl::Status& status) {

@@ -35,10 +35,12 @@
 #include "absl/time/time.h"
 #include "edge/api_users.h"
 #include "libs/crypto/jwt.h"
+#include "libs/crypto/random.h"
 #include "libs/http/server.h"
 #include "libs/kernel/config.h"
 #include "libs/kernel/metrics.h"
 #include "libs/pg/pool.h"
+#include "libs/providers/common/text.h"
 #include "protectogram/telephony/v1/telephony.grpc.pb.h"
 
 namespace protectogram::edge {
@@ -106,8 +108,8 @@ struct ParsedOriginate {
   std::vector<FieldError> errors;
 };
 
-// True for "+" and 8..15 digits, the first not 0.
-bool IsE164(std::string_view number);
+// "+" and 8..15 digits, the first not 0.
+using providers::IsE164;
 // POST /api/v1/interaction/{number}: `number` as decoded from the path; `body` optional (empty or "null":
 // every default). Errors for the path and the body together, as FastAPI reports them.
 ParsedOriginate ParseInteraction(std::string_view number, std::string_view body, const CallApiConfig& config);
@@ -155,9 +157,8 @@ std::string OriginateResponseJson(const telephony::v1::PlaceCallResponse& respon
                                   std::string_view phone_number, absl::Time now);
 // GET /api/v1/status/{id}: call_id ... is_active, is_completed (timestamps ISO 8601 or null).
 std::string CallStatusJson(const telephony::v1::Call& call);
-// True for a UUID in its 8-4-4-4-12 hex form (any case).
-bool IsUuid(std::string_view id);
-// A new random (version 4) UUID, lower case.
+using crypto::IsUuid;
+// A new random (version 4) UUID, lower case (crypto::NewUuid; the process stops if the CSPRNG fails).
 std::string NewUuid();
 // The HTTP answer for a telephony error: INVALID_ARGUMENT 422, PERMISSION_DENIED 403, RESOURCE_EXHAUSTED 429,
 // NOT_FOUND 404 "Call not found", UNAVAILABLE/DEADLINE_EXCEEDED 503 "Telephony service unavailable", anything

@@ -16,14 +16,6 @@ absl::Status CapReached(std::string_view cap, int64_t limit, std::string_view un
 
 }  // namespace
 
-bool IsE164(std::string_view number) {
-  if (number.size() < 9 || number.size() > 16 || number[0] != '+' || number[1] == '0') return false;
-  for (char c : number.substr(1)) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
 absl::Status CheckSpend(const SpendCaps& caps, const SpendSoFar& spent, int64_t ring_timeout_sec) {
   if (caps.calls_per_hour > 0 && spent.calls_hour + 1 > caps.calls_per_hour) {
     return CapReached("calls_per_hour", caps.calls_per_hour, "calls");

@@ -15,10 +15,11 @@
 
 #include "absl/status/status.h"
 #include "libs/kernel/config.h"
+#include "libs/providers/common/text.h"
 
 namespace protectogram::telephony {
 
-bool IsE164(std::string_view number);
+using providers::IsE164;
 
 // Caps of 0 are off.
 struct SpendCaps {

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/crypto/digest.h"
-#include "libs/crypto/encoding.h"
+#include "libs/crypto/random.h"
 #include "libs/jobs/retry.h"
 #include "libs/kernel/log.h"
 
@@ -42,16 +42,6 @@ absl::StatusOr<json::object> ParsePayload(const std::string& payload) {
   if (ec || !v.is_object())
     return jobs::Permanent(absl::InvalidArgumentError("job payload is not a JSON object"));
   return v.as_object();
-}
-
-bool IsUuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash != (s[i] == '-')) return false;
-    if (!dash && !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
 }
 
 std::string_view ActionName(Action a) {
@@ -92,13 +82,9 @@ TelephonyProvider* ProviderSet::Find(std::string_view name) const {
 }
 
 std::string DialKey(std::string_view attempt_key, std::string_view provider, int index) {
-  std::string h = crypto::HexEncode(
+  // Shaped like a version-4 UUID (Telnyx recommends UUIDs for command_id); a SHA-256 always has 16 bytes.
+  return *crypto::UuidFromBytes(
       crypto::Sha256(absl::StrCat(std::string(attempt_key), "|", std::string(provider), "|", index)));
-  // Shaped like a version-4 UUID (Telnyx recommends UUIDs for command_id).
-  h[12] = '4';
-  h[16] = "89ab"[std::stoi(h.substr(16, 1), nullptr, 16) & 3];
-  return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-", h.substr(16, 4), "-",
-                      h.substr(20, 12));
 }
 
 std::string_view ProviderName(common::v1::Provider provider) {
@@ -658,7 +644,7 @@ absl::StatusOr<std::string> TelephonyService::ResolveKey(const std::string& atte
                                                          const std::string& call_id) {
   if (!attempt_key.empty()) return attempt_key;
   if (call_id.empty()) return absl::InvalidArgumentError("attempt_key or call_id is required");
-  if (!IsUuid(call_id)) return absl::NotFoundError("no call " + call_id);
+  if (!crypto::IsUuid(call_id)) return absl::NotFoundError("no call " + call_id);
   absl::StatusOr<CallRow> call = store_.GetById(call_id);
   if (!call.ok()) return call.status();
   return call->attempt_key;
@@ -712,7 +698,7 @@ absl::StatusOr<CallRow> TelephonyService::GetCall(const std::string& attempt_key
                                                   const std::string& call_id) {
   if (!attempt_key.empty()) return store_.Get(attempt_key);
   if (call_id.empty()) return absl::InvalidArgumentError("attempt_key or call_id is required");
-  if (!IsUuid(call_id)) return absl::NotFoundError("no call " + call_id);
+  if (!crypto::IsUuid(call_id)) return absl::NotFoundError("no call " + call_id);
   return store_.GetById(call_id);
 }
 

@@ -1,9 +1,12 @@
 #include "tests/support/bench_support.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -140,6 +143,46 @@ void Add(Histogram& into, const Histogram& more) {
   into.sum += more.sum;
   into.count += more.count;
   for (const auto& [upper, n] : more.buckets) into.buckets[upper] += n;
+}
+
+namespace {
+
+constexpr int kMaxChildren = 64;
+pid_t g_children[kMaxChildren];
+std::atomic<int> g_child_count{0};
+std::string g_program = "bench";
+
+void KillChildren() {
+  for (int i = 0; i < g_child_count.load(); ++i) kill(g_children[i], SIGKILL);
+}
+
+extern "C" void OnTerminate(int) {
+  KillChildren();
+  _exit(1);
+}
+
+}  // namespace
+
+void AdoptChild(pid_t pid) {
+  const int i = g_child_count.load();
+  if (i >= kMaxChildren) Die("more than 64 children");
+  g_children[i] = pid;
+  g_child_count.store(i + 1);
+}
+
+void KillChildrenOnSignals() {
+  signal(SIGTERM, OnTerminate);
+  signal(SIGINT, OnTerminate);
+}
+
+void SetProgramName(const std::string& name) { g_program = name; }
+
+void Progress(const std::string& line) { std::cerr << g_program << ": " << line << std::endl; }
+
+void Die(const std::string& what) {
+  Progress(what);
+  KillChildren();
+  std::exit(1);
 }
 
 void Print(const std::string& key, const std::string& value) { std::cout << key << "=" << value << "\n"; }

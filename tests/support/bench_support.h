@@ -44,6 +44,16 @@ void Add(Histogram& into, const Histogram& more);
 // The bucket bound under which a `q` share of the observations between scrapes `a` and `b` fall.
 double BucketQuantile(const Histogram& a, const Histogram& b, double q);
 
+// The benchmark's children (the services it started), SIGKILLed when it dies early — a failed phase (Die) or
+// run.sh's timeout (SIGTERM/SIGINT, after KillChildrenOnSignals) — so none outlives it. At most 64.
+void AdoptChild(pid_t pid);
+void KillChildrenOnSignals();
+// "<program>: <line>" on stderr.
+void SetProgramName(const std::string& name);
+void Progress(const std::string& line);
+// Progress(what), kill the children, exit 1.
+[[noreturn]] void Die(const std::string& what);
+
 // key=value on stdout.
 void Print(const std::string& key, const std::string& value);
 void PrintInt(const std::string& key, int64_t value);

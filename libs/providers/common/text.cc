@@ -67,4 +67,14 @@ size_t Utf16Length(std::string_view utf8) {
   return units;
 }
 
+bool IsE164(std::string_view number) {
+  if (number.size() < 9 || number.size() > 16 || number[0] != '+' || number[1] < '1' || number[1] > '9') {
+    return false;
+  }
+  for (char c : number.substr(1)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
 }  // namespace protectogram::providers

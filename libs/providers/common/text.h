@@ -21,6 +21,9 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
 // above U+FFFF is a surrogate pair: 2). Exact for valid UTF-8; for anything else only an estimate.
 size_t Utf16Length(std::string_view utf8);
 
+// A phone number as E.164 writes it and the voice providers take it: "+" and 8 to 15 digits, the first not 0.
+bool IsE164(std::string_view number);
+
 // `s` without leading and trailing ASCII whitespace.
 std::string_view TrimAscii(std::string_view s);
 

@@ -62,7 +62,9 @@
 namespace {
 
 using protectogram::testing::Add;
+using protectogram::testing::AdoptChild;
 using protectogram::testing::BucketQuantile;
+using protectogram::testing::Die;
 using protectogram::testing::Histogram;
 using protectogram::testing::LoadAverage;
 using protectogram::testing::MachineCpu;
@@ -72,6 +74,7 @@ using protectogram::testing::Postmaster;
 using protectogram::testing::Print;
 using protectogram::testing::PrintInt;
 using protectogram::testing::PrintNum;
+using protectogram::testing::Progress;
 using protectogram::testing::ReadMachineCpu;
 using protectogram::testing::SelfCpuSeconds;
 using protectogram::testing::Ticks;
@@ -100,28 +103,6 @@ struct Flags {
   int fake_threads = 0;  // 0: max(16, replicas * send_threads)
   std::string log_dir;   // the replicas' output goes to <log_dir>/replica-<n>.log at the end
 };
-
-void Progress(const std::string& line) { std::cerr << "notification_bench: " << line << std::endl; }
-
-// The replicas, killed when this program dies early (a failed phase, or run.sh's timeout), so none outlives it.
-constexpr int kMaxChildren = 64;
-pid_t g_children[kMaxChildren];
-std::atomic<int> g_child_count{0};
-
-void KillChildren() {
-  for (int i = 0; i < g_child_count.load(); ++i) kill(g_children[i], SIGKILL);
-}
-
-extern "C" void OnTerminate(int) {
-  KillChildren();
-  _exit(1);
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "notification_bench: " << what << std::endl;
-  KillChildren();
-  std::exit(1);
-}
 
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
@@ -165,7 +146,7 @@ Flags ParseFlags(int argc, char** argv) {
   }
   if (f.database_url.empty()) Die("give --database-url (or DATABASE_URL)");
   if (f.stats_url.empty()) f.stats_url = f.database_url;
-  if (f.replicas > kMaxChildren) Die("at most 64 replicas");
+  if (f.replicas > 64) Die("at most 64 replicas");  // AdoptChild's limit
   if (f.replicas < 1 || f.send_threads < 1 || f.inflight < 1 || f.rate < 1) Die("counts must be at least 1");
   if (f.fake_threads == 0) f.fake_threads = std::max(16, f.replicas * f.send_threads);
   return f;
@@ -482,8 +463,8 @@ double Percentile(const std::vector<double>& sorted, double q) {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
-  signal(SIGTERM, OnTerminate);
-  signal(SIGINT, OnTerminate);
+  protectogram::testing::SetProgramName("notification_bench");
+  protectogram::testing::KillChildrenOnSignals();
   const Flags flags = ParseFlags(argc, argv);
   const std::string load_before = LoadAverage();
 
@@ -498,8 +479,7 @@ int main(int argc, char** argv) {
     r.process = std::make_unique<testing::ChildProcess>(
         flags.binary, std::vector<std::string>{},
         ReplicaEnv(flags, (*api)->base_url(), r.grpc_port, r.metrics_port));
-    g_children[g_child_count.load()] = r.process->pid();
-    g_child_count.fetch_add(1);
+    AdoptChild(r.process->pid());
   }
   for (Replica& r : replicas) WaitReady(r);
   Progress(absl::StrCat(flags.replicas, " replicas ready, ", flags.send_threads, " send threads each"));

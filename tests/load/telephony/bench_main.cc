@@ -80,7 +80,9 @@
 
 namespace {
 
+using protectogram::testing::AdoptChild;
 using protectogram::testing::BucketQuantile;
+using protectogram::testing::Die;
 using protectogram::testing::Histogram;
 using protectogram::testing::LoadAverage;
 using protectogram::testing::MachineCpu;
@@ -90,6 +92,7 @@ using protectogram::testing::Postmaster;
 using protectogram::testing::Print;
 using protectogram::testing::PrintInt;
 using protectogram::testing::PrintNum;
+using protectogram::testing::Progress;
 using protectogram::testing::ReadMachineCpu;
 using protectogram::testing::SelfCpuSeconds;
 using protectogram::testing::Ticks;
@@ -118,27 +121,6 @@ struct Flags {
   std::string log_level = "warn";
   std::string log_dir;
 };
-
-void Progress(const std::string& line) { std::cerr << "telephony_bench: " << line << std::endl; }
-
-// The children, killed when this program dies early (a failed phase, or run.sh's timeout).
-pid_t g_children[2];
-std::atomic<int> g_child_count{0};
-
-void KillChildren() {
-  for (int i = 0; i < g_child_count.load(); ++i) kill(g_children[i], SIGKILL);
-}
-
-extern "C" void OnTerminate(int) {
-  KillChildren();
-  _exit(1);
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "telephony_bench: " << what << std::endl;
-  KillChildren();
-  std::exit(1);
-}
 
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
@@ -422,8 +404,8 @@ constexpr pg::Query kEventKinds{"bench_event_kinds", kEventKindsSql};
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
-  signal(SIGTERM, OnTerminate);
-  signal(SIGINT, OnTerminate);
+  protectogram::testing::SetProgramName("telephony_bench");
+  protectogram::testing::KillChildrenOnSignals();
   const Flags flags = ParseFlags(argc, argv);
   const std::string load_before = LoadAverage();
 
@@ -499,12 +481,10 @@ int main(int argc, char** argv) {
 
   auto edge =
       std::make_unique<testing::ChildProcess>(flags.edge_binary, std::vector<std::string>{}, edge_env);
-  g_children[g_child_count.load()] = edge->pid();
-  g_child_count.fetch_add(1);
+  AdoptChild(edge->pid());
   auto telephony = std::make_unique<testing::ChildProcess>(flags.telephony_binary, std::vector<std::string>{},
                                                            telephony_env);
-  g_children[g_child_count.load()] = telephony->pid();
-  g_child_count.fetch_add(1);
+  AdoptChild(telephony->pid());
   auto output = [&] { return "--- edge:\n" + edge->Output() + "\n--- telephony:\n" + telephony->Output(); };
   {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
