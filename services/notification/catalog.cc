@@ -30,14 +30,24 @@ constexpr Template kTemplates[] = {
      "Reminder: the alert from {name} is still open. Press “I take responsibility”.",
      "Recordatorio: la alerta de {name} sigue abierta. Pulse «Me hago responsable»."},
     {"panic.acknowledged_self", K::kMessage,  //
-     "Вы взяли ответственность. Свяжитесь с {name} как можно скорее.",
-     "You have taken responsibility. Contact {name} as soon as possible.",
-     "Usted se ha hecho responsable. Contacte con {name} lo antes posible."},
+     "Вы взяли ответственность. Свяжитесь с {name} как можно скорее: {phone}",
+     "You have taken responsibility. Contact {name} as soon as possible: {phone}",
+     "Usted se ha hecho responsable. Contacte con {name} lo antes posible: {phone}"},
     {"panic.acknowledged_other", K::kMessage,  //
      "Уже взял(а) {guardian}", "Already taken by {guardian}", "Ya se ha hecho responsable {guardian}"},
     {"panic.already_acknowledged", K::kCallbackAnswer,  //
-     "Ответственность уже взял(а) {guardian}", "{guardian} has already taken responsibility",
-     "{guardian} ya se ha hecho responsable"},
+     "Уже взял(а) {guardian}", "Already taken by {guardian}", "Ya se ha hecho responsable {guardian}"},
+    {"panic.nothing_to_cancel", K::kMessage,  //
+     "Сейчас нет поднятой тревоги.", "There is no alarm to cancel.", "No hay ninguna alarma activa."},
+    {"panic.ack_thanks", K::kCallbackAnswer,  //
+     "Спасибо! {name} узнает, что вы взяли ответственность.",
+     "Thank you! {name} will know that you have taken responsibility.",
+     "¡Gracias! {name} sabrá que usted se ha hecho responsable."},
+    {"panic.not_your_alert", K::kCallbackAnswer,  //
+     "Эта тревога адресована не вам.", "This alert is not addressed to you.",
+     "Esta alerta no está dirigida a usted."},
+    {"panic.alert_closed", K::kCallbackAnswer,  //
+     "Эта тревога уже закрыта.", "This alert is already closed.", "Esta alerta ya está cerrada."},
     {"panic.canceled_guardian", K::kMessage,  //
      "{name} отменил(а) тревогу.", "{name} has canceled the alarm.", "{name} ha cancelado la alarma."},
 
@@ -103,10 +113,32 @@ constexpr Template kTemplates[] = {
      "Здравствуйте, {name}! Если вам понадобится помощь, нажмите “Тревога”.",
      "Hello, {name}! If you ever need help, press “Panic”.",  //
      "¡Hola, {name}! Si necesita ayuda, pulse «Alarma»."},
+    {"bot.help", K::kMessage,
+     "Protectogram оповещает ваших хранителей, если вам нужна помощь.\n"
+     "/panic или “Тревога” — поднять тревогу\n"
+     "/cancel — отменить тревогу\n"
+     "/invite или “Пригласить хранителя” — ссылка-приглашение для нового хранителя\n"
+     "/guardians или “Мои хранители” — изменить порядок звонков, удалить хранителя или сделать тестовый "
+     "звонок\n"
+     "/help — эта справка",
+     "Protectogram alerts your guardians when you need help.\n"
+     "/panic or “Panic”: raise the alarm\n"
+     "/cancel: cancel the alarm\n"
+     "/invite or “Invite a guardian”: an invite link for a new guardian\n"
+     "/guardians or “My guardians”: change the call order, remove a guardian or make a test call\n"
+     "/help: this help",
+     "Protectogram avisa a sus guardianes cuando usted necesita ayuda.\n"
+     "/panic o «Alarma»: dar la alarma\n"
+     "/cancel: cancelar la alarma\n"
+     "/invite o «Invitar a un guardián»: un enlace de invitación para un nuevo guardián\n"
+     "/guardians o «Mis guardianes»: cambiar el orden de llamadas, eliminar a un guardián o hacer una "
+     "llamada de prueba\n"
+     "/help: esta ayuda"},
     {"menu.button_panic", K::kButton, "🆘 Тревога", "🆘 Panic", "🆘 Alarma"},
     {"menu.button_trip", K::kButton, "Я выхожу", "I'm heading out", "Salgo ahora"},
-    {"menu.button_guardians", K::kButton, "Мои хранители", "My guardians", "Mis guardianes"},
-    {"menu.button_invite", K::kButton, "Пригласить хранителя", "Invite a guardian", "Invitar a un guardián"},
+    {"menu.button_guardians", K::kButton, "👥 Мои хранители", "👥 My guardians", "👥 Mis guardianes"},
+    {"menu.button_invite", K::kButton,  //
+     "➕ Пригласить хранителя", "➕ Invite a guardian", "➕ Invitar a un guardián"},
     {"menu.button_operator", K::kButton,  //
      "Связаться с оператором", "Contact an operator", "Hablar con un operador"},
 
@@ -120,7 +152,7 @@ constexpr Template kTemplates[] = {
      "guardianes. "
      "Para empezar, comparta su número de teléfono con el botón «Compartir mi número»."},
     {"registration.button_share_phone", K::kButton,  //
-     "Поделиться номером", "Share my number", "Compartir mi número"},
+     "📱 Поделиться номером", "📱 Share my number", "📱 Compartir mi número"},
     {"registration.foreign_contact", K::kMessage,
      "Это чужой контакт. Чтобы зарегистрироваться, отправьте свой номер кнопкой “Поделиться номером”.",
      "That is someone else's contact. To register, send your own number with the “Share my number” button.",
@@ -174,6 +206,11 @@ constexpr Template kTemplates[] = {
      "Это ваша собственная ссылка-приглашение. Перешлите её тому, кого хотите сделать хранителем.",
      "This is your own invite link. Forward it to the person you want as your guardian.",
      "Este es su propio enlace de invitación. Reenvíelo a la persona que quiere como guardián."},
+    {"invite.already_guardian", K::kMessage,
+     "Вы уже хранитель для {name}. Если {name} поднимет тревогу, мы напишем вам здесь и позвоним.",
+     "You are already a guardian for {name}. If {name} raises the alarm, we will message you here and call "
+     "you.",
+     "Ya es guardián de {name}. Si {name} da la alarma, le escribiremos aquí y le llamaremos."},
 
     // --- Guardians: list, reorder, remove, test call ------------------------------------------------------
     {"guardians.list", K::kMessage,
@@ -268,6 +305,18 @@ constexpr Template kTemplates[] = {
     {"operator.incident_opened", K::kMessage,  //
      "Тревога: {name}, {phone}. Инцидент {incident_id}.", "Alarm: {name}, {phone}. Incident {incident_id}.",
      "Alarma: {name}, {phone}. Incidente {incident_id}."},
+    {"operator.incident_escalated", K::kMessage,
+     "Тревогу {name} ({phone}) никто не принял за {minutes} мин. Напоминания остановлены. Инцидент "
+     "{incident_id}.",
+     "Nobody has taken the alarm of {name} ({phone}) in {minutes} min. Reminders have stopped. Incident "
+     "{incident_id}.",
+     "Nadie ha atendido la alarma de {name} ({phone}) en {minutes} min. Los recordatorios se han detenido. "
+     "Incidente {incident_id}."},
+    {"operator.incident_repaired", K::kMessage,
+     "Инцидент {incident_id} остался без следующего шага; он восстановлен. Это ошибка: проверьте журналы.",
+     "Incident {incident_id} had no next step; it has been repaired. This is a bug: check the logs.",
+     "El incidente {incident_id} se quedó sin siguiente paso; se ha reparado. Es un error: revise los "
+     "registros."},
     {"operator.handoff_context", K::kMessage,
      "{name} ({phone}, чат {chat_id}) просит связаться с оператором.\nОтветить: /reply {chat_id} "
      "текст\nЗавершить: /close {chat_id}",

@@ -559,8 +559,8 @@ TEST(BuildCallbackAnswerTest, Answer) {
   EXPECT_EQ(out->channel, v1::CHANNEL_TELEGRAM);
   EXPECT_EQ(out->bot_id, "main");
   EXPECT_EQ(out->chat_id, "");
-  EXPECT_THAT(out->bodies, ElementsAre(R"({"callback_query_id":"cbq-1","text":"Bob has already taken )"
-                                       R"(responsibility","show_alert":true})"));
+  EXPECT_THAT(out->bodies, ElementsAre(R"({"callback_query_id":"cbq-1","text":"Already taken by Bob",)"
+                                       R"("show_alert":true})"));
   EXPECT_EQ(out->priority, kCallbackAnswerPriority);
   EXPECT_EQ(Str(Obj(out->request_json).at("callback_query_id")), "cbq-1");
   EXPECT_EQ(out->OutboxChannel(), "telegram:main");

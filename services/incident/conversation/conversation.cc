@@ -1,0 +1,1 @@
+#include "services/incident/conversation/conversation.h"
