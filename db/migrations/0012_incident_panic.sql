@@ -17,6 +17,7 @@ ALTER TABLE incident.incidents
   ADD COLUMN state_json jsonb NOT NULL DEFAULT '{}'::jsonb,  -- services/incident/core: the whole state
   ADD COLUMN correlation_id text NOT NULL DEFAULT '',
   ADD COLUMN ended_at timestamptz,
+  ADD COLUMN first_alert_at timestamptz,  -- when the first guardian alert was accepted by Telegram
   ADD CONSTRAINT incidents_status_check
     CHECK (status IN ('active', 'acknowledged', 'canceled', 'escalated'));
 
