@@ -66,5 +66,13 @@ CREATE TABLE incident.test_calls (
   outcome text
 );
 
+-- telephony: a correlation HangupAll has ended (an incident acknowledged or canceled). A PlaceCall of it that
+-- arrives afterwards (the incident's outbox sends in parallel) is refused, so no call rings after an ack.
+CREATE TABLE telephony.closed_correlations (
+  correlation_id text PRIMARY KEY,
+  closed_at timestamptz NOT NULL DEFAULT now()
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON telephony.closed_correlations TO protectogram_telephony;
+
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA incident TO protectogram_incident;
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA incident TO protectogram_incident;

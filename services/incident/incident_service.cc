@@ -286,9 +286,23 @@ void IncidentService::RegisterChannels(jobs::OutboxRelay& relay) {
       kAnswerChannel, sender(&Parse<nv1::AnswerCallbackRequest>, [this](const nv1::AnswerCallbackRequest& r) {
         return downstream_.answer_callback(r);
       }));
-  relay.RegisterSender(kPlaceCallChannel,
-                       sender(&Parse<tv1::PlaceCallRequest>,
-                              [this](const tv1::PlaceCallRequest& r) { return downstream_.place_call(r); }));
+  relay.RegisterSender(
+      kPlaceCallChannel, sender(&Parse<tv1::PlaceCallRequest>, [this](const tv1::PlaceCallRequest& r) {
+        absl::Status s = downstream_.place_call(r);
+        // A refusal (a bad number, a spend cap, the incident hung up) is recorded by
+        // telephony and reported back as a failed outcome: the command was taken.
+        switch (s.code()) {
+          case absl::StatusCode::kInvalidArgument:
+          case absl::StatusCode::kFailedPrecondition:
+          case absl::StatusCode::kPermissionDenied:
+          case absl::StatusCode::kResourceExhausted:
+            kernel::LogWarn("telephony refused a call; its outcome follows",
+                            {{"attempt_key", r.attempt_key()}, {"error", std::string(s.message())}});
+            return absl::OkStatus();
+          default:
+            return s;
+        }
+      }));
   relay.RegisterSender(kHangupChannel,
                        sender(&Parse<tv1::HangupRequest>, [this](const tv1::HangupRequest& r) {
                          absl::Status s = downstream_.hangup(r);
@@ -713,7 +727,7 @@ absl::Status IncidentService::OnChatEvent(pg::Transaction& txn, const common::v1
   ctx.new_invite_token = *token_bytes;
 
   turn.decision = conversation::Decide(ctx, input, clock_.Now(), config_.spam);
-  turn.locale = input.language_code.empty() ? ctx.user.locale : conversation::LocaleOf(input.language_code);
+  turn.locale = turn.decision.locale;
   if (!turn.decision.dropped) {
     if (absl::Status s = RunChatActions(txn, turn, after); !s.ok()) return s;
   }

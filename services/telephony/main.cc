@@ -44,8 +44,8 @@ int main(int argc, char** argv) {
     kernel::ExitWithConfigError(s);
   }
 
-  std::unique_ptr<incident::v1::IncidentService::Stub> incident = incident::v1::IncidentService::NewStub(
-      grpc::CreateChannel(config.incident_addr, grpc::InsecureChannelCredentials()));
+  std::unique_ptr<incident::v1::IncidentService::Stub> incident =
+      incident::v1::IncidentService::NewStub(kernel::ServiceChannel(config.incident_addr));
   telephony::CallOutcomeReporter report = [&incident](const incident::v1::OnCallOutcomeRequest& request) {
     grpc::ClientContext context;
     kernel::PrepareClientContext(&context);

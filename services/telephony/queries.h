@@ -94,6 +94,15 @@ inline constexpr pg::Query kHistory{"telephony_history",
 inline constexpr pg::Query kLockSpend{"telephony_lock_spend",
                                       "SELECT pg_advisory_xact_lock(hashtext('telephony.spend'))"};
 
+// HangupAll closes its correlation for good ($1): PlaceCall and HangupAll of one correlation take this lock in
+// turn, so a call whose PlaceCall races past HangupAll is either hung up by it or refused after it.
+inline constexpr pg::Query kLockCorrelation{
+    "telephony_lock_correlation", "SELECT pg_advisory_xact_lock(hashtext('telephony.correlation:' || $1))"};
+inline constexpr pg::Query kCloseCorrelation{"telephony_close_correlation", R"sql(
+INSERT INTO telephony.closed_correlations (correlation_id) VALUES ($1) ON CONFLICT DO NOTHING)sql"};
+inline constexpr pg::Query kCorrelationClosed{"telephony_correlation_closed", R"sql(
+SELECT EXISTS (SELECT 1 FROM telephony.closed_correlations WHERE correlation_id = $1) AS closed)sql"};
+
 // What billable calls other than $1 spent in the last hour and day: an ended call its time from dial to
 // hangup, a live one its whole ring timeout.
 inline constexpr pg::Query kSpend{"telephony_spend", R"sql(

@@ -82,6 +82,19 @@ absl::StatusOr<std::optional<CallRow>> Store::Insert(pg::Transaction& txn, const
 
 absl::Status Store::LockSpend(pg::Transaction& txn) { return txn.Execute(queries::kLockSpend).status(); }
 
+absl::StatusOr<bool> Store::LockCorrelation(pg::Transaction& txn, const std::string& correlation_id,
+                                            bool close) {
+  if (absl::Status s = txn.Execute(queries::kLockCorrelation, {correlation_id}).status(); !s.ok()) return s;
+  if (close) {
+    if (absl::Status s = txn.Execute(queries::kCloseCorrelation, {correlation_id}).status(); !s.ok())
+      return s;
+    return true;
+  }
+  absl::StatusOr<pg::Result> r = txn.Execute(queries::kCorrelationClosed, {correlation_id});
+  if (!r.ok()) return r.status();
+  return r->front().Get<bool>("closed");
+}
+
 absl::StatusOr<SpendSoFar> Store::Spend(pg::Transaction& txn, int64_t except) {
   absl::StatusOr<pg::Result> r = txn.Execute(queries::kSpend, {except});
   if (!r.ok()) return r.status();

@@ -83,6 +83,9 @@ class Store {
   // Inserts the call; nullopt when the attempt key exists (nothing changes).
   static absl::StatusOr<std::optional<CallRow>> Insert(pg::Transaction& txn, const CallRow& call);
   static absl::Status LockSpend(pg::Transaction& txn);
+  // Takes the correlation's lock (until commit) and says whether HangupAll has closed it (`close`: closes it).
+  static absl::StatusOr<bool> LockCorrelation(pg::Transaction& txn, const std::string& correlation_id,
+                                              bool close);
   // What the other billable calls spent (`except`: the call being placed).
   static absl::StatusOr<SpendSoFar> Spend(pg::Transaction& txn, int64_t except);
   // NOT_FOUND if no call has the key.

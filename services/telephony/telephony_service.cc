@@ -205,6 +205,15 @@ absl::StatusOr<PlaceResult> TelephonyService::PlaceCall(const v1::PlaceCallReque
   CallRow row = **std::move(inserted);
 
   absl::Status guard = CheckNumber(row.to_e164, config_.app_env, config_.staging_allowed_numbers);
+  if (guard.ok() && !row.correlation_id.empty()) {
+    absl::StatusOr<bool> closed = Store::LockCorrelation(*txn, row.correlation_id, false);
+    if (!closed.ok()) return closed.status();
+    if (*closed) {
+      guard = jobs::WithFailureReason(
+          absl::FailedPreconditionError("HangupAll ended this call's correlation before it was placed"),
+          "correlation_closed");
+    }
+  }
   if (guard.ok() && row.providers.empty()) {
     guard = jobs::WithFailureReason(absl::FailedPreconditionError("no telephony provider is configured"),
                                     "no_provider");
@@ -673,6 +682,9 @@ absl::StatusOr<int> TelephonyService::HangupAll(const std::string& correlation_i
   if (correlation_id.empty()) return absl::InvalidArgumentError("correlation_id is required");
   absl::StatusOr<pg::Transaction> txn = store_.pool().Begin();
   if (!txn.ok()) return txn.status();
+  if (absl::StatusOr<bool> closed = Store::LockCorrelation(*txn, correlation_id, true); !closed.ok()) {
+    return closed.status();
+  }
   absl::StatusOr<std::vector<std::string>> keys = Store::LockLiveCallsOf(*txn, correlation_id);
   if (!keys.ok()) return keys.status();
   AfterCommit all;

@@ -67,12 +67,12 @@ struct InviteView {
 struct Input {
   enum class Kind { kText, kButton, kContact, kNonText, kOther };
   Kind kind = Kind::kOther;
-  std::string text;          // kText: the message (for a command, the whole text)
-  std::string command;       // kText: "start", "panic", ... without the slash ("" for plain text)
-  std::string command_args;  // kText: "<token>" of /start <token>
-  bool edited = false;       // an edited message: never resets the conversation, never acts
-  std::string callback_id;   // kButton
-  std::string data;          // kButton: callback_data
+  std::string text;             // kText: the message (for a command, the whole text)
+  std::string command;          // kText: "start", "panic", ... without the slash ("" for plain text)
+  std::string command_args;     // kText: "<token>" of /start <token>
+  bool edited = false;          // an edited message: never resets the conversation, never acts
+  std::string callback_id;      // kButton
+  std::string data;             // kButton: callback_data
   std::string contact_phone;    // kContact, as Telegram sent it ("79991234567", "+7 999 ...")
   std::string contact_user_id;  // kContact: contact.user_id ("" for a card without one)
   std::string sender_id;        // the Telegram user id of the sender
@@ -155,6 +155,9 @@ struct Decision {
   ChatState state;
   std::vector<Action> actions;
   bool dropped = false;  // the spam guard dropped the event (nothing else happens)
+  // The locale the replies are rendered in: LocaleOf(input.language_code) when Telegram sent one, else the
+  // user's stored locale (also the locale a RegisterUser carries).
+  std::string locale = "ru";
 };
 
 struct Limits {

@@ -234,7 +234,7 @@ TEST(BuildMessageTest, ContactRequestButtonFromTemplateInTheMessageLocale) {
   ASSERT_TRUE(out.ok()) << out.status();
   const json::value button =
       Obj(out->bodies[0]).at("reply_markup").at("keyboard").as_array()[0].as_array()[0];
-  EXPECT_EQ(Str(button.at("text")), "Share my number");
+  EXPECT_EQ(Str(button.at("text")), "📱 Share my number");
   EXPECT_EQ(button.at("request_contact"), json::value(true));
 }
 
