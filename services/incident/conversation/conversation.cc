@@ -15,7 +15,7 @@
 // - Locale: LocaleOf(language_code) when Telegram sent one, else the user's stored locale; decided once per
 //   event, returned in Decision::locale and carried by RegisterUser.
 // - Spam guard: only messages count (text, contact, non-text, other; edited messages too); button presses
-//   never do, so that an alert's ack button is never dropped. A dropped message still counts, so a flood
+//   never do, so that an alert's ack button is never dropped, and neither does a panic (/panic or «🆘 Тревога»). A dropped message still counts, so a flood
 //   stays dropped until it slows down. Only the last `max_messages` arrivals inside the window are kept:
 //   that is all the guard needs, and it bounds state_json. Arrivals "in the future" (a clock that went back)
 //   are forgotten. max_messages <= 0 turns the guard off.
@@ -122,7 +122,15 @@ InlineButton Labelled(std::string template_id, std::string data) {
 
 // --- The spam guard ------------------------------------------------------------------------------------
 
-bool CountsForSpamGuard(Kind kind) { return kind != Kind::kButton; }
+// A panic is never dropped: whatever the chat sent before, the alarm must go through (a traveler who just
+// registered and invited three guardians has sent five messages in a few seconds).
+bool IsPanicRequest(const Input& input) {
+  return input.kind == Kind::kText && !input.edited &&
+         (NormalizeCommand(input.command) == "panic" ||
+          (input.command.empty() && IsMenuLabel(input.text, "menu.button_panic")));
+}
+
+bool CountsForSpamGuard(const Input& input) { return input.kind != Kind::kButton && !IsPanicRequest(input); }
 
 // Updates `recent` for an event at `now`; true when the event must be dropped.
 bool SpamGuardDrops(std::vector<absl::Time>& recent, absl::Time now, const Limits& limits) {
@@ -413,7 +421,7 @@ Decision Decide(const Context& context, const Input& input, absl::Time now, cons
   decision.state = context.state;
   decision.locale = DecideLocale(context, input);
 
-  if (CountsForSpamGuard(input.kind) && SpamGuardDrops(decision.state.recent, now, limits)) {
+  if (CountsForSpamGuard(input) && SpamGuardDrops(decision.state.recent, now, limits)) {
     decision.dropped = true;
     return decision;
   }

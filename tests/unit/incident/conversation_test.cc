@@ -263,17 +263,30 @@ TEST(ConversationSpamTest, FiveMessagesPassTheSixthIsDropped) {
     EXPECT_THAT(Summary(d), ElementsAre("Reply bot.unknown_input [menu]")) << i;
     c.state = d.state;
   }
-  Decision sixth = Handle(c, Command("panic"), kT0 + absl::Seconds(5));
+  Decision sixth = Handle(c, Command("help"), kT0 + absl::Seconds(5));
   EXPECT_TRUE(sixth.dropped);
   EXPECT_THAT(sixth.actions, IsEmpty());
   EXPECT_EQ(sixth.state.recent.size(), 5u);
   EXPECT_EQ(sixth.state.recent.back(), kT0 + absl::Seconds(5));  // the dropped message counts
 }
 
+TEST(ConversationSpamTest, APanicIsNeverDropped) {
+  Context c = Traveler();
+  c.state.recent.assign(5, kT0);
+  EXPECT_TRUE(Handle(c, Text("привет"), kT0 + absl::Seconds(1)).dropped);
+  Decision command = Handle(c, Command("panic"), kT0 + absl::Seconds(1));
+  EXPECT_FALSE(command.dropped);
+  EXPECT_THAT(Summary(command), ElementsAre("StartPanic"));
+  Decision button = Handle(c, Text("🆘 Тревога"), kT0 + absl::Seconds(1));
+  EXPECT_FALSE(button.dropped);
+  EXPECT_THAT(Summary(button), ElementsAre("StartPanic"));
+  EXPECT_EQ(button.state.recent.size(), 5u);  // and it does not count
+}
+
 TEST(ConversationSpamTest, TheWindowSlidesAndDroppedMessagesCount) {
   Context c = Traveler();
   auto at = [&](double seconds) {
-    Decision d = Handle(c, Command("panic"), kT0 + absl::Seconds(seconds));
+    Decision d = Handle(c, Command("help"), kT0 + absl::Seconds(seconds));
     c.state = d.state;
     return d.dropped;
   };
