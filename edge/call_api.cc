@@ -12,7 +12,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "edge/forwarder.h"
 #include "edge/openapi.h"
 #include "libs/crypto/bcrypt.h"
 #include "libs/crypto/random.h"
@@ -628,7 +627,7 @@ absl::StatusOr<std::unique_ptr<CallApi>> CallApi::Create(CallApiConfig config,
   Options options;
   options.config = std::move(config);
   options.users_pool = pool->get();
-  options.telephony = MakeServiceChannel(telephony_addr);
+  options.telephony = kernel::ServiceChannel(telephony_addr);
   options.metrics = metrics;
   auto api = std::make_unique<CallApi>(std::move(options));
   api->own_pool_ = *std::move(pool);

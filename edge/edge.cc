@@ -13,6 +13,7 @@
 #include "libs/kernel/config.h"
 #include "libs/kernel/log.h"
 #include "libs/kernel/ops_http.h"
+#include "libs/kernel/rpc.h"
 #include "libs/pg/status.h"
 
 namespace protectogram::edge {
@@ -80,9 +81,9 @@ absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options) {
   if (!inbox.ok()) return inbox.status();
   edge->inbox_ = *std::move(inbox);
 
-  edge->incident_channel_ = MakeServiceChannel(config.incident_addr);
-  edge->telephony_channel_ = MakeServiceChannel(config.telephony_addr);
-  edge->notification_channel_ = MakeServiceChannel(config.notification_addr);
+  edge->incident_channel_ = kernel::ServiceChannel(config.incident_addr);
+  edge->telephony_channel_ = kernel::ServiceChannel(config.telephony_addr);
+  edge->notification_channel_ = kernel::ServiceChannel(config.notification_addr);
   edge->forwarder_ = std::make_unique<Forwarder>(edge->incident_channel_, edge->telephony_channel_,
                                                  config.forward_timeout, &edge->metrics_);
   edge->service_health_ = std::make_unique<ServiceHealth>(

@@ -12,6 +12,7 @@
 //   GET  /whatsapp/webhook              hub.challenge
 //   POST /whatsapp/webhook              X-Hub-Signature-256   -> incident
 //   GET  /health, /health/live, /health/ready, /metrics (when enabled)
+//   (and, through EdgeOptions::extra_routes, the REST call API, call_api.h, and the admin routes, admin_api.h)
 //
 // The answer to a webhook says only whether it is stored: 200 once it is committed (or was there already),
 // whatever the service does next; 503 if it could not be stored (the provider retries); 4xx for what is
@@ -53,7 +54,8 @@ struct EdgeOptions {
   std::function<absl::Time()> now;               // for the Telnyx window; empty: absl::Now
   bool run_relay = true;                         // false: store only (tests of the routes)
   absl::Duration relay_rescan_interval = absl::Seconds(5);
-  // More routes (the REST call API, edge/call_api.h), added to the router after the webhooks.
+  // More routes (the REST call API, edge/call_api.h; the admin routes, edge/admin_api.h), added to the router
+  // after the webhooks.
   std::function<void(http::Router&)> extra_routes;
 };
 

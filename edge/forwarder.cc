@@ -1,9 +1,6 @@
 #include "edge/forwarder.h"
 
 #include <grpcpp/client_context.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 
 #include <utility>
 
@@ -24,14 +21,6 @@ std::string_view ResultLabel(const absl::Status& status) {
 }
 
 }  // namespace
-
-std::shared_ptr<grpc::Channel> MakeServiceChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
 
 Forwarder::Forwarder(std::shared_ptr<grpc::Channel> incident, std::shared_ptr<grpc::Channel> telephony,
                      absl::Duration timeout, kernel::MetricsRegistry* metrics)

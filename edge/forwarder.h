@@ -22,10 +22,6 @@
 
 namespace protectogram::edge {
 
-// A channel to an internal service: plaintext, and quick to reconnect once the service is back (the default
-// reconnect back-off grows to two minutes, which would hold deliveries back long after a restart).
-std::shared_ptr<grpc::Channel> MakeServiceChannel(const std::string& address);
-
 class Forwarder {
  public:
   Forwarder(std::shared_ptr<grpc::Channel> incident, std::shared_ptr<grpc::Channel> telephony,

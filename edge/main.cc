@@ -1,7 +1,7 @@
-// protectogram-edge: the HTTP door for every webhook (docs/edge.md) and for the REST call API
-// (docs/call-api.md). The kernel's ServiceHost gives it what every process has (command line, config, JSON
-// logs, readiness, signals, ordered shutdown); the edge has no gRPC server and serves /health* and /metrics on
-// HTTP_PORT next to its webhooks.
+// protectogram-edge: the HTTP door for every webhook (docs/edge.md), for the REST call API (docs/call-api.md)
+// and for the admin routes (admin_api.h). The kernel's ServiceHost gives it what every process has (command
+// line, config, JSON logs, readiness, signals, ordered shutdown); the edge has no gRPC server and serves
+// /health* and /metrics on HTTP_PORT next to its webhooks.
 //
 //   protectogram-edge                        runs the edge
 //   protectogram-edge api-user add NAME      adds a call API user (password: the first line of stdin)
@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "edge/admin_api.h"
 #include "edge/api_users.h"
 #include "edge/call_api.h"
 #include "edge/config.h"
@@ -50,7 +51,14 @@ int Main(int argc, char** argv) {
   }
   std::unique_ptr<CallApi> call_api = kernel::ConfigOrExit(CallApi::Create(
       std::move(call_api_config), process.database_url, options.config.telephony_addr, &host->metrics()));
-  options.extra_routes = [api = call_api.get()](http::Router& router) { api->AddRoutes(router); };
+  // The admin routes (admin_api.h): ADMIN_TOKEN, read by the kernel with the settings every process shares,
+  // and their own channel to the incident service.
+  std::unique_ptr<AdminApi> admin_api = AdminApi::Create(process.admin_token, options.config.incident_addr);
+  if (!admin_api->enabled()) kernel::LogWarn("edge: ADMIN_TOKEN is not set: the /admin routes answer 404");
+  options.extra_routes = [api = call_api.get(), admin = admin_api.get()](http::Router& router) {
+    api->AddRoutes(router);
+    admin->AddRoutes(router);
+  };
 
   std::unique_ptr<Edge> edge = kernel::ConfigOrExit(Edge::Create(std::move(options)));
 

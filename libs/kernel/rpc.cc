@@ -1,5 +1,9 @@
 #include "libs/kernel/rpc.h"
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
 #include <cctype>
 
 namespace protectogram::kernel {
@@ -87,6 +91,16 @@ void PrepareClientContext(grpc::ClientContext* context, std::string_view admin_t
   const std::string& current = CurrentCorrelationId();
   context->AddMetadata(kCorrelationIdKey, current.empty() ? NewCorrelationId() : current);
   if (!admin_token.empty()) context->AddMetadata(kAuthorizationKey, "Bearer " + std::string(admin_token));
+}
+
+std::shared_ptr<grpc::Channel> ServiceChannel(const std::string& address) {
+  // See rpc.h for why these values.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace protectogram::kernel

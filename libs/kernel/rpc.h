@@ -15,10 +15,12 @@
 // here; GrpcHost's interceptor does the metrics.)
 #pragma once
 
+#include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/status.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,5 +74,27 @@ class RpcScope {
 // Prepares an outgoing call: sends the current correlation id (a new one when there is none) as
 // x-correlation-id and, when `admin_token` is not empty, "authorization: Bearer <admin_token>".
 void PrepareClientContext(grpc::ClientContext* context, std::string_view admin_token = "");
+
+// The channel every process uses to call another of our services (INCIDENT_ADDR, NOTIFICATION_ADDR,
+// TELEPHONY_ADDR): plaintext (the services talk inside the private network), and quick to reach a service
+// again once it is back.
+//
+// Why: a channel whose connection is lost retries with exponential back-off, by default 1 s growing by 1.6
+// up to 120 s. A service down for a minute (a deploy, a crash) would then be retried only every two minutes,
+// and every call meanwhile fails at once (or waits, with wait_for_ready) although the service is up again.
+// Here the back-off starts at 100 ms and is capped at 1 s (each step jittered by gRPC's +-20 %), so a
+// restarted service is reached within about a second; a connection attempt to an address that refuses it
+// costs one packet, so a retry a second is nothing. (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is, in gRPC core,
+// the least time one connection attempt is given before it is abandoned; that grows with the back-off.)
+// DNS names (Fly's *.internal, whose addresses change when a machine is replaced) are re-resolved at most
+// once a second instead of gRPC's 30 s, for the same reason.
+//
+// No keepalive pings: our servers (GrpcHost) keep gRPC's default ping policy, which answers a client that
+// pings more often than every 5 minutes with GOAWAY "too_many_pings"; enabling it would need both sides.
+// Every call carries a deadline instead.
+//
+// Channels are cheap to keep and share: make one per address at start and reuse it (it reconnects by
+// itself; calls from many threads at once are fine).
+std::shared_ptr<grpc::Channel> ServiceChannel(const std::string& address);
 
 }  // namespace protectogram::kernel

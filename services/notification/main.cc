@@ -101,8 +101,8 @@ int main(int argc, char** argv) {
     senders.whatsapp = owned.back().get();
   }
 
-  std::unique_ptr<incident::v1::IncidentService::Stub> incident = incident::v1::IncidentService::NewStub(
-      grpc::CreateChannel(config.incident_addr, grpc::InsecureChannelCredentials()));
+  std::unique_ptr<incident::v1::IncidentService::Stub> incident =
+      incident::v1::IncidentService::NewStub(kernel::ServiceChannel(config.incident_addr));
   notification::IncidentReporter report = [&incident](const incident::v1::OnDeliveryOutcomeRequest& request) {
     grpc::ClientContext context;
     kernel::PrepareClientContext(&context);
