@@ -157,6 +157,8 @@ class TelephonyE2eTest : public test::PgTest {
     StartFakes(telnyx_time_scale);
     StartEdge();
     StartTelephony();
+    // The edge's call API asks telephony at once (a refused connection is a 503, whatever the back-off).
+    ASSERT_TRUE(telephony_->WaitForOutput("\"msg\":\"ready\"", milliseconds(20000))) << telephony_->Output();
   }
 
   v1::PlaceCallRequest Request(const std::string& key, const std::string& to) {
