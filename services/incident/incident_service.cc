@@ -261,6 +261,10 @@ void IncidentService::Finish(const AfterCommit& after) {
   if (after.wake_relay) wake_relay_();
 }
 
+// The core's state keeps times in microseconds (state_json): deciding with `now` at that precision makes a
+// reloaded state decide exactly as the one in memory.
+absl::Time IncidentService::Now() const { return absl::FromUnixMicros(absl::ToUnixMicros(clock_.Now())); }
+
 // ---- Commands ------------------------------------------------------------------------------------------
 
 void IncidentService::RegisterChannels(jobs::OutboxRelay& relay) {
@@ -472,7 +476,7 @@ absl::StatusOr<core::Incident> IncidentService::ApplyEvent(pg::Transaction& txn,
   absl::StatusOr<core::Incident> inc = core::FromJson(locked->front().Get<std::string>("state"));
   if (!inc.ok()) return jobs::Permanent(inc.status());
   const core::Incident before = *inc;
-  std::vector<core::Command> commands = core::Apply(*inc, event, clock_.Now());
+  std::vector<core::Command> commands = core::Apply(*inc, event, Now());
   if (commands.empty()) return *inc;  // nothing applies: nothing to write
   if (absl::Status s = SaveAndExecute(txn, before, *inc, commands, after); !s.ok()) return s;
   return *inc;
@@ -498,7 +502,7 @@ absl::StatusOr<PanicResult> IncidentService::StartPanic(pg::Transaction& txn, in
   std::vector<core::Guardian> guardians;
   for (const pg::Row& row : *rows) guardians.push_back(ToGuardian(row));
   core::Started started =
-      core::Start(id, ToPerson(user->front()), std::move(guardians), config_.panic, is_test, clock_.Now());
+      core::Start(id, ToPerson(user->front()), std::move(guardians), config_.panic, is_test, Now());
   core::Incident before = started.incident;
   before.status = core::Status::kActive;
   if (absl::Status s = SaveAndExecute(txn, before, started.incident, started.commands, after); !s.ok())
@@ -726,7 +730,7 @@ absl::Status IncidentService::OnChatEvent(pg::Transaction& txn, const common::v1
   if (!token_bytes.ok()) return token_bytes.status();
   ctx.new_invite_token = *token_bytes;
 
-  turn.decision = conversation::Decide(ctx, input, clock_.Now(), config_.spam);
+  turn.decision = conversation::Decide(ctx, input, Now(), config_.spam);
   turn.locale = turn.decision.locale;
   if (!turn.decision.dropped) {
     if (absl::Status s = RunChatActions(txn, turn, after); !s.ok()) return s;

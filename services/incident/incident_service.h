@@ -123,6 +123,7 @@ class IncidentService {
                            const std::string& template_id, std::map<std::string, std::string> params,
                            AfterCommit& after);
   std::string BotUsername(const std::string& bot_id);
+  absl::Time Now() const;
 
   pg::Pool& pool_;
   jobs::JobStore& jobs_;
