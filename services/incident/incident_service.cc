@@ -13,7 +13,6 @@
 #include "libs/kernel/log.h"
 #include "libs/pg/status.h"
 #include "services/incident/conversation/conversation.h"
-#include "services/incident/queries.h"
 #include "services/notification/catalog.h"
 
 namespace protectogram::incident {
@@ -40,12 +39,6 @@ constexpr int kPriorityRoutine = 0;
 std::string Render(std::string_view template_id, std::string_view locale, const Params& params = {}) {
   absl::StatusOr<std::string> text = notification::Catalog::Default().Render(template_id, locale, params);
   return text.ok() ? *text : std::string(template_id);
-}
-
-std::string DetailJson(const std::map<std::string, std::string>& detail) {
-  json::object o;
-  for (const auto& [k, v] : detail) o[k] = v;
-  return json::serialize(o);
 }
 
 // The menu as an inline keyboard: a button per action; a press is handled as the command it names.
@@ -105,91 +98,6 @@ conversation::Input ToInput(const common::v1::ChatEvent& event) {
   return in;
 }
 
-conversation::UserView ToUserView(const pg::Row& row) {
-  return conversation::UserView{.id = row.Get<int64_t>("id"),
-                                .name = row.Get<std::string>("display_name"),
-                                .phone_e164 = row.Get<std::string>("phone"),
-                                .locale = row.Get<std::string>("locale")};
-}
-
-core::Person ToPerson(const pg::Row& row) {
-  return core::Person{.user_id = row.Get<int64_t>("id"),
-                      .name = row.Get<std::string>("display_name"),
-                      .phone_e164 = row.Get<std::string>("phone"),
-                      .bot_id = row.Get<std::string>("bot_id"),
-                      .chat_id = row.Get<std::string>("chat_id"),
-                      .locale = row.Get<std::string>("locale")};
-}
-
-core::Guardian ToGuardian(const pg::Row& row) {
-  return core::Guardian{
-      .person = core::Person{.user_id = row.Get<int64_t>("watcher_user_id"),
-                             .name = row.Get<std::string>("display_name"),
-                             .phone_e164 = row.Get<std::string>("phone"),
-                             .bot_id = row.Get<std::string>("bot_id"),
-                             .chat_id = row.Get<std::string>("chat_id"),
-                             .locale = row.Get<std::string>("locale")},
-      .link_id = row.Get<int64_t>("link_id"),
-      .call_priority = row.Get<int32_t>("call_priority"),
-      .telegram_enabled = row.Get<bool>("telegram_enabled"),
-      .calls_enabled = row.Get<bool>("calls_enabled"),
-      .policy = core::Policy{.ring_timeout = absl::Seconds(row.Get<int32_t>("ring_timeout_sec")),
-                             .max_retries = row.Get<int32_t>("max_retries"),
-                             .retry_backoff = absl::Seconds(row.Get<int32_t>("retry_backoff_sec"))}};
-}
-
-v1::Link ToLink(const pg::Row& row) {
-  v1::Link l;
-  l.set_id(row.Get<int64_t>("id"));
-  l.set_traveler_user_id(row.Get<int64_t>("traveler_user_id"));
-  l.set_watcher_user_id(row.Get<int64_t>("watcher_user_id"));
-  l.set_watcher_name(row.Get<std::string>("watcher_name"));
-  l.set_status(row.Get<std::string>("status"));
-  l.set_call_priority(row.Get<int32_t>("call_priority"));
-  l.set_ring_timeout_sec(row.Get<int32_t>("ring_timeout_sec"));
-  l.set_max_retries(row.Get<int32_t>("max_retries"));
-  l.set_retry_backoff_sec(row.Get<int32_t>("retry_backoff_sec"));
-  l.set_telegram_enabled(row.Get<bool>("telegram_enabled"));
-  l.set_calls_enabled(row.Get<bool>("calls_enabled"));
-  return l;
-}
-
-void SetTime(google::protobuf::Timestamp* ts, int64_t us) {
-  ts->set_seconds(us / 1000000);
-  ts->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-}
-
-v1::IncidentStatus ToProtoStatus(std::string_view status) {
-  if (status == "active") return v1::INCIDENT_STATUS_ACTIVE;
-  if (status == "acknowledged") return v1::INCIDENT_STATUS_ACKNOWLEDGED;
-  if (status == "canceled") return v1::INCIDENT_STATUS_CANCELED;
-  if (status == "escalated") return v1::INCIDENT_STATUS_ESCALATED;
-  return v1::INCIDENT_STATUS_UNSPECIFIED;
-}
-
-v1::Incident ToIncident(const pg::Row& row, bool with_state) {
-  v1::Incident i;
-  i.set_id(row.Get<int64_t>("id"));
-  i.set_traveler_user_id(row.Get<int64_t>("traveler_user_id"));
-  i.set_traveler_name(row.Get<std::string>("traveler_name"));
-  i.set_status(ToProtoStatus(row.Get<std::string>("status")));
-  i.set_is_test(row.Get<bool>("is_test"));
-  SetTime(i.mutable_created_at(), row.Get<int64_t>("created_us"));
-  if (std::optional<int64_t> ended = row.GetOptional<int64_t>("ended_us"))
-    SetTime(i.mutable_ended_at(), *ended);
-  i.set_acknowledged_by_user_id(row.Get<int64_t>("acknowledged_by"));
-  i.set_acknowledged_by_name(row.Get<std::string>("ack_name"));
-  i.set_total_ring_sec(row.Get<int32_t>("total_ring_sec"));
-  i.set_correlation_id(row.Get<std::string>("correlation_id"));
-  const std::string state = row.Get<std::string>("state");
-  if (absl::StatusOr<core::Incident> inc = core::FromJson(state); inc.ok()) {
-    i.set_round(inc->round);
-    i.set_calls_placed(static_cast<int32_t>(inc->calls.size()));
-  }
-  if (with_state) i.set_state_json(state);
-  return i;
-}
-
 std::optional<int64_t> AlertIncident(std::string_view report_key) {
   // "incident:<id>:alert:<guardian>"
   std::vector<std::string> parts = absl::StrSplit(std::string(report_key), ':');
@@ -221,10 +129,10 @@ struct IncidentService::ChatTurn {
   std::string locale;
 };
 
-IncidentService::IncidentService(pg::Pool& pool, jobs::JobStore& jobs, jobs::Outbox& outbox,
+IncidentService::IncidentService(Store& store, jobs::JobStore& jobs, jobs::Outbox& outbox,
                                  Downstream downstream, const IncidentConfig& config,
                                  kernel::MetricsRegistry& metrics, jobs::Clock& clock)
-    : pool_(pool),
+    : store_(store),
       jobs_(jobs),
       outbox_(outbox),
       downstream_(std::move(downstream)),
@@ -336,7 +244,7 @@ absl::Status IncidentService::Enqueue(pg::Transaction& txn, std::string channel,
 absl::Status IncidentService::Execute(pg::Transaction& txn, const core::Incident& incident,
                                       const std::vector<core::Command>& commands, AfterCommit& after) {
   const int64_t id = incident.id;
-  std::vector<std::string> actors, whats, details;
+  std::vector<core::TimelineEntry> timeline;
   for (const core::Command& command : commands) {
     absl::Status s = std::visit(
         [&](const auto& c) -> absl::Status {
@@ -420,38 +328,27 @@ absl::Status IncidentService::Execute(pg::Transaction& txn, const core::Incident
             if (absl::StatusOr<int64_t> n = jobs_.CancelPrefix(txn, core::TimerPrefix(id)); !n.ok()) {
               return n.status();
             }
-            return txn.Execute(queries::kDropPendingCalls, {id}).status();
+            return Store::DropPendingCalls(txn, id);
           } else {
-            actors.push_back(c.actor);
-            whats.push_back(c.what);
-            details.push_back(DetailJson(c.detail));
+            timeline.push_back(c);
             return absl::OkStatus();
           }
         },
         command);
     if (!s.ok()) return s;
   }
-  if (!actors.empty()) {
-    absl::StatusOr<pg::Result> r =
-        txn.Execute(queries::kInsertTimeline, {id, incident.correlation_id(), actors, whats, details});
-    if (!r.ok()) return r.status();
-  }
-  return absl::OkStatus();
+  return Store::AddTimeline(txn, id, incident.correlation_id(), timeline);
 }
 
 absl::Status IncidentService::SaveAndExecute(pg::Transaction& txn, const core::Incident& before,
                                              const core::Incident& inc,
                                              const std::vector<core::Command>& commands, AfterCommit& after) {
-  absl::StatusOr<pg::Result> saved =
-      txn.Execute(queries::kSaveIncident,
-                  {inc.id, core::ToJson(inc), std::string(core::StatusName(inc.status)), inc.correlation_id(),
-                   inc.acknowledged_by, absl::ToInt64Seconds(inc.ring_used)});
-  if (!saved.ok()) return saved.status();
-  if (saved->empty()) return absl::NotFoundError(absl::StrCat("no incident ", inc.id));
+  absl::StatusOr<absl::Duration> age = Store::SaveIncident(txn, inc);
+  if (!age.ok()) return age.status();
   const bool was_open = core::IsOpen(before.status);
   if (was_open && inc.status == core::Status::kAcknowledged) {
     ++after.acknowledged;
-    after.ack_seconds.push_back(static_cast<double>(saved->front().Get<int64_t>("age_us")) / 1e6);
+    after.ack_seconds.push_back(absl::ToDoubleSeconds(*age));
     kernel::LogInfo("incident acknowledged", {{"incident_id", inc.id},
                                               {"guardian", inc.acknowledged_by},
                                               {"via", inc.acknowledged_via},
@@ -470,10 +367,10 @@ absl::Status IncidentService::SaveAndExecute(pg::Transaction& txn, const core::I
 
 absl::StatusOr<core::Incident> IncidentService::ApplyEvent(pg::Transaction& txn, int64_t incident_id,
                                                            const core::Event& event, AfterCommit& after) {
-  absl::StatusOr<pg::Result> locked = txn.Execute(queries::kLockIncident, {incident_id});
+  absl::StatusOr<std::optional<std::string>> locked = Store::LockIncident(txn, incident_id);
   if (!locked.ok()) return locked.status();
-  if (locked->empty()) return absl::NotFoundError(absl::StrCat("no incident ", incident_id));
-  absl::StatusOr<core::Incident> inc = core::FromJson(locked->front().Get<std::string>("state"));
+  if (!locked->has_value()) return absl::NotFoundError(absl::StrCat("no incident ", incident_id));
+  absl::StatusOr<core::Incident> inc = core::FromJson(**locked);
   if (!inc.ok()) return jobs::Permanent(inc.status());
   const core::Incident before = *inc;
   std::vector<core::Command> commands = core::Apply(*inc, event, Now());
@@ -484,25 +381,23 @@ absl::StatusOr<core::Incident> IncidentService::ApplyEvent(pg::Transaction& txn,
 
 absl::StatusOr<PanicResult> IncidentService::StartPanic(pg::Transaction& txn, int64_t traveler_user_id,
                                                         bool is_test, AfterCommit& after) {
-  absl::StatusOr<pg::Result> user = txn.Execute(queries::kUserById, {traveler_user_id});
+  absl::StatusOr<std::optional<UserRow>> user = Store::UserById(txn, traveler_user_id);
   if (!user.ok()) return user.status();
-  if (user->empty()) return absl::NotFoundError(absl::StrCat("no user ", traveler_user_id));
-  absl::StatusOr<pg::Result> rows = txn.Execute(queries::kGuardiansOf, {traveler_user_id});
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return absl::FailedPreconditionError("the traveler has no guardian");
-  absl::StatusOr<pg::Result> inserted = txn.Execute(queries::kInsertIncident, {traveler_user_id, is_test});
+  if (!user->has_value()) return absl::NotFoundError(absl::StrCat("no user ", traveler_user_id));
+  absl::StatusOr<std::vector<core::Guardian>> guardians = Store::GuardiansOf(txn, traveler_user_id);
+  if (!guardians.ok()) return guardians.status();
+  if (guardians->empty()) return absl::FailedPreconditionError("the traveler has no guardian");
+  absl::StatusOr<std::optional<int64_t>> inserted = Store::InsertIncident(txn, traveler_user_id, is_test);
   if (!inserted.ok()) return inserted.status();
-  if (inserted->empty()) {
-    absl::StatusOr<pg::Result> active = txn.Execute(queries::kActiveIncidentOf, {traveler_user_id});
+  if (!inserted->has_value()) {
+    absl::StatusOr<std::optional<int64_t>> active = Store::ActiveIncidentOf(txn, traveler_user_id);
     if (!active.ok()) return active.status();
-    if (active->empty()) return absl::AbortedError("the active incident ended meanwhile; try again");
-    return PanicResult{.incident_id = active->front().Get<int64_t>("id"), .already_active = true};
+    if (!active->has_value()) return absl::AbortedError("the active incident ended meanwhile; try again");
+    return PanicResult{.incident_id = **active, .already_active = true};
   }
-  const int64_t id = inserted->front().Get<int64_t>("id");
-  std::vector<core::Guardian> guardians;
-  for (const pg::Row& row : *rows) guardians.push_back(ToGuardian(row));
+  const int64_t id = **inserted;
   core::Started started =
-      core::Start(id, ToPerson(user->front()), std::move(guardians), config_.panic, is_test, Now());
+      core::Start(id, (*user)->person(), *std::move(guardians), config_.panic, is_test, Now());
   core::Incident before = started.incident;
   before.status = core::Status::kActive;
   if (absl::Status s = SaveAndExecute(txn, before, started.incident, started.commands, after); !s.ok())
@@ -535,7 +430,7 @@ absl::Status IncidentService::RunTimer(jobs::JobContext& context) {
   if (id == nullptr || !id->is_int64() || !timer_kind || seq == nullptr || !seq->is_int64()) {
     return absl::InvalidArgumentError("incident.timer payload needs incident_id, kind and seq");
   }
-  absl::StatusOr<pg::Transaction> txn = pool_.Begin();
+  absl::StatusOr<pg::Transaction> txn = store_.pool().Begin();
   if (!txn.ok()) return txn.status();
   AfterCommit after;
   absl::StatusOr<core::Incident> applied =
@@ -549,23 +444,19 @@ absl::Status IncidentService::RunTimer(jobs::JobContext& context) {
 }
 
 absl::StatusOr<int> IncidentService::AuditOnce() {
-  absl::StatusOr<pg::Result> orphans =
-      pool_.Execute(queries::kOrphanIncidents, {absl::ToInt64Microseconds(config_.audit_grace)});
+  absl::StatusOr<std::vector<int64_t>> orphans = store_.OrphanIncidents(config_.audit_grace);
   if (!orphans.ok()) return orphans.status();
   int repaired = 0;
-  for (const pg::Row& row : *orphans) {
-    const int64_t id = row.Get<int64_t>("id");
-    absl::StatusOr<pg::Transaction> txn = pool_.Begin();
+  for (const int64_t id : *orphans) {
+    absl::StatusOr<pg::Transaction> txn = store_.pool().Begin();
     if (!txn.ok()) return txn.status();
     AfterCommit after;
     // Under the incident's lock, check again: its last event may have committed since the scan.
-    absl::StatusOr<pg::Result> locked = txn->Execute(queries::kLockIncident, {id});
+    absl::StatusOr<std::optional<std::string>> locked = Store::LockIncident(*txn, id);
     if (!locked.ok()) return locked.status();
-    absl::StatusOr<pg::Result> still =
-        txn->Execute(queries::kOrphanIncidents, {absl::ToInt64Microseconds(config_.audit_grace)});
+    absl::StatusOr<std::vector<int64_t>> still = Store::OrphanIncidents(*txn, config_.audit_grace);
     if (!still.ok()) return still.status();
-    bool orphan = false;
-    for (const pg::Row& r : *still) orphan |= r.Get<int64_t>("id") == id;
+    const bool orphan = std::find(still->begin(), still->end(), id) != still->end();
     if (!orphan) continue;
     absl::StatusOr<core::Incident> inc = ApplyEvent(*txn, id, core::Repair{}, after);
     if (!inc.ok()) return inc.status();
@@ -609,14 +500,13 @@ absl::Status IncidentService::OnCallOutcome(pg::Transaction& txn, const v1::OnCa
   }
   if (absl::StartsWith(key, "testcall:")) {
     const bool confirmed = outcome.outcome() == "digit_pressed";
-    absl::StatusOr<pg::Result> done = txn.Execute(queries::kFinishTestCall, {key, outcome.outcome()});
+    absl::StatusOr<std::optional<TestCallLink>> done = Store::FinishTestCall(txn, key, outcome.outcome());
     if (!done.ok()) return done.status();
-    if (done->empty()) return absl::OkStatus();  // told already
-    const int64_t guardian = done->front().Get<int64_t>("watcher_user_id");
-    absl::StatusOr<pg::Result> g = txn.Execute(queries::kUserById, {guardian});
-    if (!g.ok()) return g.status();
-    const std::string name = g->empty() ? "" : g->front().Get<std::string>("display_name");
-    return MessageUser(txn, done->front().Get<int64_t>("traveler_user_id"), key + ":outcome",
+    if (!done->has_value()) return absl::OkStatus();  // told already
+    absl::StatusOr<std::optional<UserRow>> guardian = Store::UserById(txn, (*done)->guardian_user_id);
+    if (!guardian.ok()) return guardian.status();
+    const std::string name = guardian->has_value() ? (*guardian)->name : "";
+    return MessageUser(txn, (*done)->traveler_user_id, key + ":outcome",
                        confirmed ? "guardians.test_call_confirmed" : "guardians.test_call_failed",
                        {{"guardian", name}}, after);
   }
@@ -632,19 +522,15 @@ absl::Status IncidentService::OnDeliveryOutcome(pg::Transaction& txn,
   const std::string guardian = outcome.report_key().substr(outcome.report_key().rfind(':') + 1);
   std::map<std::string, std::string> detail{{"guardian", guardian}};
   if (!outcome.delivered()) detail["reason"] = outcome.reason();
-  absl::StatusOr<pg::Result> r =
-      txn.Execute(queries::kInsertTimeline,
-                  {*id, absl::StrCat("incident:", *id), std::vector<std::string>{"system"},
-                   std::vector<std::string>{outcome.delivered() ? "alert_delivered" : "alert_failed"},
-                   std::vector<std::string>{DetailJson(detail)}});
-  if (!r.ok())
-    return pg::IsRowError(r.status()) ? absl::OkStatus() : r.status();  // an incident we do not know
+  const std::string what = outcome.delivered() ? "alert_delivered" : "alert_failed";
+  absl::Status noted =
+      Store::AddTimeline(txn, *id, absl::StrCat("incident:", *id),
+                         {core::TimelineEntry{.actor = "system", .what = what, .detail = detail}});
+  if (!noted.ok()) return pg::IsRowError(noted) ? absl::OkStatus() : noted;  // an incident we do not know
   if (!outcome.delivered()) return absl::OkStatus();
-  absl::StatusOr<pg::Result> first = txn.Execute(queries::kFirstAlert, {*id});
+  absl::StatusOr<std::optional<absl::Duration>> first = Store::FirstAlert(txn, *id);
   if (!first.ok()) return first.status();
-  if (!first->empty()) {
-    after.first_alert_seconds.push_back(static_cast<double>(first->front().Get<int64_t>("age_us")) / 1e6);
-  }
+  if (first->has_value()) after.first_alert_seconds.push_back(absl::ToDoubleSeconds(**first));
   return absl::OkStatus();
 }
 
@@ -671,55 +557,55 @@ absl::Status IncidentService::OnChatEvent(pg::Transaction& txn, const common::v1
   ctx.bot_id = bot_id;
   ctx.chat_id = event.chat_id();
 
-  absl::StatusOr<pg::Result> state = txn.Execute(queries::kLockConversation, {bot_id, event.chat_id()});
+  absl::StatusOr<std::string> state = Store::LockConversation(txn, bot_id, event.chat_id());
   if (!state.ok()) return state.status();
-  absl::StatusOr<conversation::ChatState> chat =
-      conversation::ChatStateFromJson(state->front().Get<std::string>("state"));
+  absl::StatusOr<conversation::ChatState> chat = conversation::ChatStateFromJson(*state);
   ctx.state = chat.ok() ? *chat : conversation::ChatState{};
 
   const conversation::Input input = ToInput(event);
   int64_t telegram_id = 0;
   if (absl::SimpleAtoi(event.from().id(), &telegram_id)) {
-    absl::StatusOr<pg::Result> user = txn.Execute(queries::kUserByTelegramId, {telegram_id});
+    absl::StatusOr<std::optional<UserRow>> user = Store::UserByTelegramId(txn, telegram_id);
     if (!user.ok()) return user.status();
-    if (!user->empty()) ctx.user = ToUserView(user->front());
+    if (user->has_value()) {
+      const UserRow& u = **user;
+      ctx.user =
+          conversation::UserView{.id = u.id, .name = u.name, .phone_e164 = u.phone_e164, .locale = u.locale};
+    }
   }
   if (ctx.user.id != 0) {
-    absl::StatusOr<pg::Result> rows = txn.Execute(queries::kGuardiansOf, {ctx.user.id});
-    if (!rows.ok()) return rows.status();
-    for (const pg::Row& row : *rows) {
-      ctx.guardians.push_back({.link_id = row.Get<int64_t>("link_id"),
-                               .user_id = row.Get<int64_t>("watcher_user_id"),
-                               .name = row.Get<std::string>("display_name"),
-                               .phone_e164 = row.Get<std::string>("phone")});
+    absl::StatusOr<std::vector<core::Guardian>> guardians = Store::GuardiansOf(txn, ctx.user.id);
+    if (!guardians.ok()) return guardians.status();
+    for (const core::Guardian& g : *guardians) {
+      ctx.guardians.push_back({.link_id = g.link_id,
+                               .user_id = g.person.user_id,
+                               .name = g.person.name,
+                               .phone_e164 = g.person.phone_e164});
     }
-    absl::StatusOr<pg::Result> open = txn.Execute(queries::kOpenIncidentOf, {ctx.user.id});
+    absl::StatusOr<std::optional<int64_t>> open = Store::OpenIncidentOf(txn, ctx.user.id);
     if (!open.ok()) return open.status();
-    if (!open->empty()) ctx.open_incident_id = open->front().Get<int64_t>("id");
+    ctx.open_incident_id = open->value_or(0);
   }
   // The invite the event names (/start <token>), or the one waiting for this user's phone.
   std::string token = input.command == "start" ? input.command_args : "";
   if (token.empty()) token = ctx.state.pending_invite;
   if (conversation::IsInviteToken(token)) {
-    absl::StatusOr<pg::Result> invite = txn.Execute(queries::kInviteByToken, {token});
+    absl::StatusOr<std::optional<InviteRow>> invite = Store::InviteByToken(txn, token);
     if (!invite.ok()) return invite.status();
     conversation::InviteView view{.token = token};
-    if (!invite->empty()) {
-      const pg::Row& row = invite->front();
-      view.traveler_user_id = row.Get<int64_t>("traveler_user_id");
-      view.traveler_name = row.Get<std::string>("traveler_name");
+    if (invite->has_value()) {
+      const InviteRow& row = **invite;
+      view.traveler_user_id = row.traveler_user_id;
+      view.traveler_name = row.traveler_name;
       using State = conversation::InviteView::State;
-      view.state = row.Get<bool>("expired") ? State::kExpired
-                   : row.Get<bool>("used")  ? State::kUsed
-                                            : State::kValid;
+      view.state = row.expired ? State::kExpired : row.used ? State::kUsed : State::kValid;
       if (view.state == State::kValid && ctx.user.id != 0) {
         if (view.traveler_user_id == ctx.user.id) {
           view.state = State::kOwn;
         } else {
-          absl::StatusOr<pg::Result> is =
-              txn.Execute(queries::kIsGuardian, {view.traveler_user_id, ctx.user.id});
+          absl::StatusOr<bool> is = Store::IsGuardian(txn, view.traveler_user_id, ctx.user.id);
           if (!is.ok()) return is.status();
-          if (is->front().Get<bool>("yes")) view.state = State::kAlreadyGuardian;
+          if (*is) view.state = State::kAlreadyGuardian;
         }
       }
     }
@@ -735,9 +621,7 @@ absl::Status IncidentService::OnChatEvent(pg::Transaction& txn, const common::v1
   if (!turn.decision.dropped) {
     if (absl::Status s = RunChatActions(txn, turn, after); !s.ok()) return s;
   }
-  absl::StatusOr<pg::Result> saved = txn.Execute(
-      queries::kSaveConversation, {bot_id, event.chat_id(), conversation::ToJson(turn.decision.state)});
-  return saved.status();
+  return Store::SaveConversation(txn, bot_id, event.chat_id(), conversation::ToJson(turn.decision.state));
 }
 
 absl::Status IncidentService::Reply(pg::Transaction& txn, ChatTurn& turn, const std::string& template_id,
@@ -757,17 +641,17 @@ absl::Status IncidentService::Reply(pg::Transaction& txn, ChatTurn& turn, const 
 absl::Status IncidentService::MessageUser(pg::Transaction& txn, int64_t user_id, const std::string& key,
                                           const std::string& template_id,
                                           std::map<std::string, std::string> params, AfterCommit& after) {
-  absl::StatusOr<pg::Result> user = txn.Execute(queries::kUserById, {user_id});
+  absl::StatusOr<std::optional<UserRow>> user = Store::UserById(txn, user_id);
   if (!user.ok()) return user.status();
-  if (user->empty() || user->front().Get<std::string>("chat_id").empty()) return absl::OkStatus();
-  const pg::Row& row = user->front();
+  if (!user->has_value() || (*user)->chat_id.empty()) return absl::OkStatus();
+  const UserRow& u = **user;
   nv1::SendRequest r;
   r.set_idempotency_key(key);
   r.set_channel(nv1::CHANNEL_TELEGRAM);
-  r.set_bot_id(row.Get<std::string>("bot_id"));
-  r.set_chat_id(row.Get<std::string>("chat_id"));
+  r.set_bot_id(u.bot_id);
+  r.set_chat_id(u.chat_id);
   r.set_template_id(template_id);
-  r.set_locale(row.Get<std::string>("locale"));
+  r.set_locale(u.locale);
   for (auto& [k, v] : params) (*r.mutable_params())[k] = std::move(v);
   return Enqueue(txn, kSendChannel, key, r, 0, kPriorityRoutine, after);
 }
@@ -809,30 +693,23 @@ absl::Status IncidentService::RunChatActions(pg::Transaction& txn, ChatTurn& tur
             for (const auto& [k, v] : a.params) (*r.mutable_params())[k] = v;
             return Enqueue(txn, kAnswerChannel, r.idempotency_key(), r, 0, kPriorityAlert, after);
           } else if constexpr (std::is_same_v<A, conversation::RegisterUser>) {
-            absl::StatusOr<pg::Result> r =
-                txn.Execute(queries::kUpsertUser,
-                            {a.telegram_id, a.name, a.phone_e164, a.locale, ctx.bot_id, ctx.chat_id});
-            if (!r.ok()) return r.status();
-            ctx.user.id = r->front().Get<int64_t>("id");
+            absl::StatusOr<int64_t> id = Store::UpsertUser(txn, a.telegram_id, a.name, a.phone_e164, a.locale,
+                                                           ctx.bot_id, ctx.chat_id);
+            if (!id.ok()) return id.status();
+            ctx.user.id = *id;
             ctx.user.name = a.name;
             ctx.user.phone_e164 = a.phone_e164;
             kernel::LogInfo("user registered",
                             {{"user_id", ctx.user.id}, {"phone", kernel::MaskPhone(a.phone_e164)}});
             return absl::OkStatus();
           } else if constexpr (std::is_same_v<A, conversation::CreateInvite>) {
-            return txn
-                .Execute(queries::kInsertInvite,
-                         {a.token, ctx.user.id, absl::ToInt64Seconds(config_.invite_ttl)})
-                .status();
+            return Store::InsertInvite(txn, a.token, ctx.user.id, config_.invite_ttl);
           } else if constexpr (std::is_same_v<A, conversation::AcceptInvite>) {
-            absl::StatusOr<pg::Result> used = txn.Execute(queries::kUseInvite, {a.token, ctx.user.id});
+            absl::StatusOr<std::optional<int64_t>> used = Store::UseInvite(txn, a.token, ctx.user.id);
             if (!used.ok()) return used.status();
-            if (used->empty())
-              return absl::OkStatus();  // used or expired since it was read (same transaction: no)
-            const core::Policy& p = config_.link_defaults;
-            absl::StatusOr<pg::Result> link = txn.Execute(
-                queries::kUpsertLink, {a.traveler_user_id, ctx.user.id, absl::ToInt64Seconds(p.ring_timeout),
-                                       p.max_retries, absl::ToInt64Seconds(p.retry_backoff)});
+            if (!used->has_value()) return absl::OkStatus();  // used or expired meanwhile
+            absl::StatusOr<int64_t> link =
+                Store::UpsertLink(txn, a.traveler_user_id, ctx.user.id, config_.link_defaults);
             if (!link.ok()) return link.status();
             return MessageUser(txn, a.traveler_user_id, absl::StrCat("chat:", event_key, ":invite_accepted"),
                                "invite.accepted_traveler", {{"guardian", ctx.user.name}}, after);
@@ -882,21 +759,16 @@ absl::Status IncidentService::RunChatActions(pg::Transaction& txn, ChatTurn& tur
               break;
             }
             for (size_t i = 0; i < g.size(); ++i) {
-              if (absl::Status st =
-                      txn.Execute(queries::kSetLinkPriority, {g[i].link_id, static_cast<int64_t>(i)})
-                          .status();
-                  !st.ok()) {
+              if (absl::Status st = Store::SetLinkPriority(txn, g[i].link_id, static_cast<int>(i)); !st.ok())
                 return st;
-              }
             }
             return absl::OkStatus();
           } else if constexpr (std::is_same_v<A, conversation::RemoveGuardian>) {
-            absl::StatusOr<pg::Result> removed = txn.Execute(queries::kRemoveLink, {a.link_id, ctx.user.id});
+            absl::StatusOr<std::optional<int64_t>> removed = Store::RemoveLink(txn, a.link_id, ctx.user.id);
             if (!removed.ok()) return removed.status();
-            if (removed->empty()) return absl::OkStatus();
-            return MessageUser(txn, removed->front().Get<int64_t>("watcher_user_id"),
-                               absl::StrCat("chat:", event_key, ":removed"), "guardians.removed_notice",
-                               {{"name", ctx.user.name}}, after);
+            if (!removed->has_value()) return absl::OkStatus();
+            return MessageUser(txn, **removed, absl::StrCat("chat:", event_key, ":removed"),
+                               "guardians.removed_notice", {{"name", ctx.user.name}}, after);
           } else {  // TestCall
             const conversation::GuardianView* guardian = nullptr;
             for (const auto& g : ctx.guardians) {
@@ -904,10 +776,7 @@ absl::Status IncidentService::RunChatActions(pg::Transaction& txn, ChatTurn& tur
             }
             if (guardian == nullptr || guardian->phone_e164.empty()) return absl::OkStatus();
             const std::string attempt = absl::StrCat("testcall:", a.link_id, ":", event_key);
-            if (absl::Status st = txn.Execute(queries::kInsertTestCall, {attempt, a.link_id}).status();
-                !st.ok()) {
-              return st;
-            }
+            if (absl::Status st = Store::InsertTestCall(txn, attempt, a.link_id); !st.ok()) return st;
             tv1::PlaceCallRequest r;
             r.set_attempt_key(attempt);
             r.set_to_e164(guardian->phone_e164);
@@ -934,43 +803,28 @@ absl::StatusOr<std::vector<v1::Incident>> IncidentService::ListIncidents(
     const v1::ListIncidentsRequest& request) {
   std::string status;
   if (request.status() != v1::INCIDENT_STATUS_UNSPECIFIED) {
+    // INCIDENT_STATUS_ACTIVE -> "active"
     status = absl::AsciiStrToLower(v1::IncidentStatus_Name(request.status()).substr(16));
   }
-  const int limit = request.limit() <= 0 ? 100 : std::min(request.limit(), 1000);
-  absl::StatusOr<pg::Result> rows =
-      pool_.Execute(queries::kListIncidents, {status, request.traveler_user_id(), limit});
-  if (!rows.ok()) return rows.status();
-  std::vector<v1::Incident> out;
-  for (const pg::Row& row : *rows) out.push_back(ToIncident(row, false));
-  return out;
+  return store_.ListIncidents(status, request.traveler_user_id(),
+                              request.limit() <= 0 ? 100 : std::min(request.limit(), 1000));
 }
 
 absl::StatusOr<v1::Incident> IncidentService::GetIncident(int64_t id) {
-  absl::StatusOr<pg::Result> rows = pool_.Execute(queries::kGetIncident, {id});
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return absl::NotFoundError(absl::StrCat("no incident ", id));
-  v1::Incident incident = ToIncident(rows->front(), true);
-  absl::StatusOr<pg::Result> timeline = pool_.Execute(queries::kTimeline, {id});
-  if (!timeline.ok()) return timeline.status();
-  for (const pg::Row& row : *timeline) {
-    v1::TimelineEntry* e = incident.add_timeline();
-    SetTime(e->mutable_at(), row.Get<int64_t>("at_us"));
-    e->set_actor(row.Get<std::string>("actor"));
-    e->set_what(row.Get<std::string>("what"));
-    e->set_detail_json(row.Get<std::string>("detail"));
-    e->set_correlation_id(row.Get<std::string>("correlation_id"));
-  }
-  return incident;
+  absl::StatusOr<std::optional<v1::Incident>> incident = store_.GetIncident(id);
+  if (!incident.ok()) return incident.status();
+  if (!incident->has_value()) return absl::NotFoundError(absl::StrCat("no incident ", id));
+  return **std::move(incident);
 }
 
 absl::StatusOr<v1::Incident> IncidentService::CancelIncident(int64_t id, const std::string& reason) {
-  absl::StatusOr<pg::Transaction> txn = pool_.Begin();
+  absl::StatusOr<pg::Transaction> txn = store_.pool().Begin();
   if (!txn.ok()) return txn.status();
   AfterCommit after;
-  absl::StatusOr<pg::Result> locked = txn->Execute(queries::kLockIncident, {id});
+  absl::StatusOr<std::optional<std::string>> locked = Store::LockIncident(*txn, id);
   if (!locked.ok()) return locked.status();
-  if (locked->empty()) return absl::NotFoundError(absl::StrCat("no incident ", id));
-  absl::StatusOr<core::Incident> current = core::FromJson(locked->front().Get<std::string>("state"));
+  if (!locked->has_value()) return absl::NotFoundError(absl::StrCat("no incident ", id));
+  absl::StatusOr<core::Incident> current = core::FromJson(**locked);
   if (!current.ok()) return current.status();
   if (!core::IsOpen(current->status)) {
     return absl::FailedPreconditionError(
@@ -990,13 +844,14 @@ absl::StatusOr<PanicResult> IncidentService::TriggerTestPanic(const v1::TriggerT
   }
   int64_t user_id = request.traveler_user_id();
   if (user_id == 0) {
-    absl::StatusOr<pg::Result> user = pool_.Execute(queries::kUserByTelegramId, {request.telegram_id()});
-    if (!user.ok()) return user.status();
-    if (user->empty())
+    absl::StatusOr<std::optional<int64_t>> found = store_.UserIdByTelegramId(request.telegram_id());
+    if (!found.ok()) return found.status();
+    if (!found->has_value()) {
       return absl::NotFoundError(absl::StrCat("no user with telegram id ", request.telegram_id()));
-    user_id = user->front().Get<int64_t>("id");
+    }
+    user_id = **found;
   }
-  absl::StatusOr<pg::Transaction> txn = pool_.Begin();
+  absl::StatusOr<pg::Transaction> txn = store_.pool().Begin();
   if (!txn.ok()) return txn.status();
   AfterCommit after;
   absl::StatusOr<PanicResult> result = StartPanic(*txn, user_id, true, after);
@@ -1007,30 +862,11 @@ absl::StatusOr<PanicResult> IncidentService::TriggerTestPanic(const v1::TriggerT
 }
 
 absl::StatusOr<std::vector<v1::User>> IncidentService::ListUsers(int limit) {
-  absl::StatusOr<pg::Result> rows =
-      pool_.Execute(queries::kListUsers, {limit <= 0 ? 100 : std::min(limit, 1000)});
-  if (!rows.ok()) return rows.status();
-  std::vector<v1::User> out;
-  for (const pg::Row& row : *rows) {
-    v1::User u;
-    u.set_id(row.Get<int64_t>("id"));
-    u.set_telegram_id(row.GetOptional<int64_t>("telegram_id").value_or(0));
-    u.set_display_name(row.Get<std::string>("display_name"));
-    u.set_phone_masked(kernel::MaskPhone(row.Get<std::string>("phone")));
-    u.set_locale(row.Get<std::string>("locale"));
-    SetTime(u.mutable_created_at(), row.Get<int64_t>("created_us"));
-    u.set_registered(row.Get<bool>("registered"));
-    out.push_back(std::move(u));
-  }
-  return out;
+  return store_.ListUsers(limit <= 0 ? 100 : std::min(limit, 1000));
 }
 
 absl::StatusOr<std::vector<v1::Link>> IncidentService::ListLinks(int64_t traveler_user_id) {
-  absl::StatusOr<pg::Result> rows = pool_.Execute(queries::kListLinks, {traveler_user_id});
-  if (!rows.ok()) return rows.status();
-  std::vector<v1::Link> out;
-  for (const pg::Row& row : *rows) out.push_back(ToLink(row));
-  return out;
+  return store_.ListLinks(traveler_user_id);
 }
 
 absl::StatusOr<v1::Link> IncidentService::SetLinkPolicy(const v1::SetLinkPolicyRequest& r) {
@@ -1040,23 +876,16 @@ absl::StatusOr<v1::Link> IncidentService::SetLinkPolicy(const v1::SetLinkPolicyR
   if (r.has_ring_timeout_sec() && (r.ring_timeout_sec() < 5 || r.ring_timeout_sec() > 120)) {
     return out_of_range("ring_timeout_sec", 5, 120);
   }
-  if (r.has_max_retries() && (r.max_retries() < 0 || r.max_retries() > 10))
+  if (r.has_max_retries() && (r.max_retries() < 0 || r.max_retries() > 10)) {
     return out_of_range("max_retries", 0, 10);
+  }
   if (r.has_retry_backoff_sec() && (r.retry_backoff_sec() < 0 || r.retry_backoff_sec() > 3600)) {
     return out_of_range("retry_backoff_sec", 0, 3600);
   }
-  auto opt_int = [](bool has, int32_t v) { return has ? std::optional<int64_t>(v) : std::nullopt; };
-  auto opt_bool = [](bool has, bool v) { return has ? std::optional<bool>(v) : std::nullopt; };
-  absl::StatusOr<pg::Result> rows = pool_.Execute(
-      queries::kSetLinkPolicy, {r.link_id(), opt_int(r.has_ring_timeout_sec(), r.ring_timeout_sec()),
-                                opt_int(r.has_max_retries(), r.max_retries()),
-                                opt_int(r.has_retry_backoff_sec(), r.retry_backoff_sec()),
-                                opt_bool(r.has_telegram_enabled(), r.telegram_enabled()),
-                                opt_bool(r.has_calls_enabled(), r.calls_enabled()),
-                                opt_int(r.has_call_priority(), r.call_priority())});
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return absl::NotFoundError(absl::StrCat("no link ", r.link_id()));
-  return ToLink(rows->front());
+  absl::StatusOr<std::optional<v1::Link>> link = store_.SetLinkPolicy(r);
+  if (!link.ok()) return link.status();
+  if (!link->has_value()) return absl::NotFoundError(absl::StrCat("no link ", r.link_id()));
+  return **std::move(link);
 }
 
 }  // namespace protectogram::incident

@@ -31,6 +31,7 @@
 #include "protectogram/telephony/v1/telephony.pb.h"
 #include "services/incident/config.h"
 #include "services/incident/core/incident_core.h"
+#include "services/incident/store.h"
 
 namespace protectogram::incident {
 
@@ -62,7 +63,7 @@ struct PanicResult {
 
 class IncidentService {
  public:
-  IncidentService(pg::Pool& pool, jobs::JobStore& jobs, jobs::Outbox& outbox, Downstream downstream,
+  IncidentService(Store& store, jobs::JobStore& jobs, jobs::Outbox& outbox, Downstream downstream,
                   const IncidentConfig& config, kernel::MetricsRegistry& metrics,
                   jobs::Clock& clock = jobs::DefaultClock());
 
@@ -125,7 +126,7 @@ class IncidentService {
   std::string BotUsername(const std::string& bot_id);
   absl::Time Now() const;
 
-  pg::Pool& pool_;
+  Store& store_;
   jobs::JobStore& jobs_;
   jobs::Outbox& outbox_;
   Downstream downstream_;

@@ -123,7 +123,8 @@ class IncidentServiceTest : public test::PgTest {
                                 return absl::OkStatus();
                               },
                           .bot_username = nullptr};
-    service_ = std::make_unique<IncidentService>(*pool_, *job_store_, *outbox_, std::move(downstream),
+    store_ = std::make_unique<Store>(*pool_);
+    service_ = std::make_unique<IncidentService>(*store_, *job_store_, *outbox_, std::move(downstream),
                                                  config_, metrics_);
     service_->RegisterJobs(*worker_);
     service_->RegisterChannels(*relay_);
@@ -255,6 +256,7 @@ class IncidentServiceTest : public test::PgTest {
   std::unique_ptr<jobs::Outbox> outbox_;
   std::unique_ptr<jobs::OutboxRelay> relay_;
   std::unique_ptr<jobs::Inbox> inbox_;
+  std::unique_ptr<Store> store_;
   std::unique_ptr<IncidentService> service_;
   int64_t traveler_ = 0;
   std::vector<int64_t> guardians_, links_;
