@@ -40,7 +40,8 @@ absl::StatusOr<IncidentConfig> LoadIncidentConfig(const kernel::Env& env, kernel
   for (const std::string& name : env.Names()) {
     constexpr absl::string_view kPrefix = "TG_BOT_USERNAME_";
     if (absl::StartsWith(name, kPrefix) && name.size() > kPrefix.size()) {
-      c.bot_usernames[absl::AsciiStrToLower(absl::string_view(name).substr(kPrefix.size()))] = env.Get(name).value_or("");
+      c.bot_usernames[absl::AsciiStrToLower(absl::string_view(name).substr(kPrefix.size()))] =
+          env.Get(name).value_or("");
     }
   }
   c.staging = app_env == kernel::AppEnv::kStaging;
@@ -52,8 +53,10 @@ absl::StatusOr<IncidentConfig> LoadIncidentConfig(const kernel::Env& env, kernel
   c.audit_interval = reader.Milliseconds("INCIDENT_AUDIT_INTERVAL_MS", c.audit_interval, absl::Hours(1));
   c.audit_grace = reader.Milliseconds("INCIDENT_AUDIT_GRACE_MS", c.audit_grace, absl::Hours(1));
   c.rpc_timeout = reader.Milliseconds("INCIDENT_RPC_TIMEOUT_MS", c.rpc_timeout, absl::Minutes(5));
+  c.job_lease = reader.Milliseconds("INCIDENT_JOB_LEASE_MS", c.job_lease, absl::Hours(1));
   c.test_call_ring_sec = static_cast<int>(reader.Int("TEST_CALL_RING_SEC", c.test_call_ring_sec, 5, 120));
   if (c.audit_interval <= absl::ZeroDuration()) reader.AddError("INCIDENT_AUDIT_INTERVAL_MS must be above 0");
+  if (c.job_lease <= absl::ZeroDuration()) reader.AddError("INCIDENT_JOB_LEASE_MS must be above 0");
   if (absl::Status st = reader.Finish(); !st.ok()) return st;
   return c;
 }

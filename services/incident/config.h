@@ -41,7 +41,9 @@ struct IncidentConfig {
   // transaction in flight is never mistaken for one.
   absl::Duration audit_grace = absl::Seconds(2);
   absl::Duration rpc_timeout = absl::Seconds(5);  // INCIDENT_RPC_TIMEOUT_MS: one call to another service
-  int test_call_ring_sec = 25;                    // TEST_CALL_RING_SEC
+  // INCIDENT_JOB_LEASE_MS: a timer claimed by a replica that died runs again (on another one) after this.
+  absl::Duration job_lease = absl::Seconds(60);
+  int test_call_ring_sec = 25;  // TEST_CALL_RING_SEC
 };
 
 absl::StatusOr<IncidentConfig> LoadIncidentConfig(const kernel::Env& env, kernel::AppEnv app_env);

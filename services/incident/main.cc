@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
        .outbox_table = "incident.outbox_messages",
        .inbox_table = "incident.inbox_events",
        .worker_threads = 4,
+       .worker_lease = config.job_lease,
        .relay = jobs::OutboxRelayOptions{
            .threads = 8,
            .batch_size = 16,
@@ -139,8 +140,9 @@ int main(int argc, char** argv) {
         return usernames.contains(bot_id) ? usernames[bot_id] : "";
       }};
 
-  incident::IncidentService service(runtime->pool(), runtime->job_store(), *runtime->outbox(),
-                                    std::move(downstream), config, host->metrics());
+  incident::Store store(runtime->pool());
+  incident::IncidentService service(store, runtime->job_store(), *runtime->outbox(), std::move(downstream),
+                                    config, host->metrics());
   jobs::Worker* worker = &runtime->worker();
   jobs::OutboxRelay* relay = runtime->outbox_relay();
   service.SetWake([worker] { worker->Wake(); }, [relay] { relay->Wake(); });
