@@ -621,6 +621,19 @@ absl::Status IncidentService::OnChatEvent(pg::Transaction& txn, const common::v1
   if (!turn.decision.dropped) {
     if (absl::Status s = RunChatActions(txn, turn, after); !s.ok()) return s;
   }
+  if (event.body_case() == common::v1::ChatEvent::kButton &&
+      absl::StartsWith(event.button().data(), "menu:")) {
+    // A menu button was handled as its command: stop its spinner.
+    nv1::AnswerCallbackRequest answer;
+    answer.set_idempotency_key("callback:" + event.button().callback_id());
+    answer.set_bot_id(bot_id);
+    answer.set_callback_query_id(event.button().callback_id());
+    if (absl::Status s =
+            Enqueue(txn, kAnswerChannel, answer.idempotency_key(), answer, 0, kPriorityAlert, after);
+        !s.ok()) {
+      return s;
+    }
+  }
   return Store::SaveConversation(txn, bot_id, event.chat_id(), conversation::ToJson(turn.decision.state));
 }
 

@@ -307,6 +307,21 @@ TEST_F(IncidentServiceTest, APanicQueuesEveryAlertTheConfirmationAndTheFirstCall
   EXPECT_EQ(Metric("panic_incidents_started_total"), 1);
 }
 
+TEST_F(IncidentServiceTest, TheMenuButtonRaisesTheAlarmAndStopsItsSpinner) {
+  Start();
+  AddFamily();
+  common::v1::ChatEvent press = Button(1001, "menu:panic");
+  ASSERT_TRUE(Deliver(press).ok());
+  EXPECT_EQ(Count(*pool_, "SELECT count(*) AS n FROM incident.incidents WHERE status = 'active'"), 1);
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(rec_.mu);
+    for (const auto& a : rec_.answers) {
+      if (a.callback_query_id() == press.button().callback_id()) return true;
+    }
+    return false;
+  }));
+}
+
 TEST_F(IncidentServiceTest, NotificationDownTheAlertsWaitAndGoOutOnce) {
   rec_.notification_down = 12;
   Start();
