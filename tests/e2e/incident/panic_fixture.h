@@ -6,17 +6,21 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <boost/json.hpp>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libs/http/client.h"
 #include "libs/kernel/rpc.h"
@@ -82,6 +86,9 @@ class PanicE2eTest : public test::PgTest {
 
   // Extra settings for the incident processes (e.g. a shorter reminder interval).
   std::map<std::string, std::string> incident_env_;
+  // The Telnyx fake's time_scale (set before StartAll): 0.02 plays a 25 s ring in 0.5 s; 1.0 lets a call
+  // ring for real (a call that must still ring when the test acts on it).
+  double telnyx_time_scale_ = 0.02;
 
   void StartFakes() {
     auto bot = providers::telegram::FakeBotApi::Start({.bots = {{kBotToken, kBotUsername}}});
@@ -89,16 +96,19 @@ class PanicE2eTest : public test::PgTest {
     telegram_ = *std::move(bot);
     auto telnyx = providers::telnyx::FakeTelnyx::Start(
         {.webhook_url = EdgeUrl() + "/telnyx/webhook",
-         .time_scale = 0.02,
+         .time_scale = telnyx_time_scale_,
          .webhook_retry_delays = {absl::Milliseconds(100), absl::Milliseconds(300), absl::Seconds(1)}});
     ASSERT_TRUE(telnyx.ok()) << telnyx.status();
     telnyx_ = *std::move(telnyx);
   }
 
-  std::map<std::string, std::string> CommonEnv(const std::string& role) const {
+  // `process` names the metrics port kept for it (metrics_ports_): "edge", "incident0", ...
+  std::map<std::string, std::string> CommonEnv(const std::string& role, const std::string& process = "") {
+    const int metrics_port = testing::FreePort();
+    metrics_ports_[process.empty() ? role : process] = metrics_port;
     return {{"APP_ENV", "dev"},
             {"DATABASE_URL", db_url_for_role("protectogram_" + role)},
-            {"METRICS_PORT", std::to_string(testing::FreePort())},
+            {"METRICS_PORT", std::to_string(metrics_port)},
             {"ADMIN_TOKEN", kAdminToken},
             {"INCIDENT_ADDR", Addr(ports_.incident)},
             {"NOTIFICATION_ADDR", Addr(ports_.notification)},
@@ -117,7 +127,8 @@ class PanicE2eTest : public test::PgTest {
     env["SECRET_KEY"] = "e2e-secret-key-of-at-least-32-characters";
     edge_ = std::make_unique<testing::ChildProcess>(testing::BinaryPath("protectogram-edge"),
                                                     std::vector<std::string>{}, env);
-    ASSERT_TRUE(WaitUntil([&] { return testing::HttpGet(ports_.edge, "/health/live") == 200; })) << edge_->Output();
+    ASSERT_TRUE(WaitUntil([&] { return testing::HttpGet(ports_.edge, "/health/live") == 200; }))
+        << edge_->Output();
   }
 
   void StartNotification() {
@@ -147,7 +158,7 @@ class PanicE2eTest : public test::PgTest {
 
   // Replica `index` of the incident service (0 serves ports_.incident, where the others send).
   void StartIncident(size_t index = 0, int port = 0) {
-    auto env = CommonEnv("incident");
+    auto env = CommonEnv("incident", absl::StrCat("incident", index));
     env["GRPC_PORT"] = std::to_string(port != 0 ? port : ports_.incident);
     env["TELEGRAM_BOT_USERNAME"] = kBotUsername;
     env["LINK_DEFAULT_RETRY_BACKOFF_SEC"] = "1";
@@ -168,12 +179,40 @@ class PanicE2eTest : public test::PgTest {
     admin_ = v1::IncidentAdminService::NewStub(kernel::ServiceChannel(Addr(ports_.incident)));
   }
 
+  // SIGKILLs incident replica `index` (no graceful shutdown: its claims stay until their leases expire).
+  void KillIncident(size_t index) {
+    ASSERT_LT(index, incident_.size());
+    ASSERT_TRUE(incident_[index]->Signal(SIGKILL));
+    ASSERT_TRUE(incident_[index]->WaitExit(std::chrono::seconds(5)).has_value());
+  }
+
+  // The process's /metrics: the value of the sample `name` (with its labels, e.g.
+  // `jobs_total{kind="x",result="done"}`, or a bare name); nullopt when absent or unreachable.
+  std::optional<double> Metric(const std::string& process, const std::string& name) const {
+    auto it = metrics_ports_.find(process);
+    if (it == metrics_ports_.end()) return std::nullopt;
+    std::string body;
+    if (testing::HttpGet(it->second, "/metrics", &body) != 200) return std::nullopt;
+    for (absl::string_view line : absl::StrSplit(body, '\n')) {
+      if (!absl::StartsWith(line, name) || line.size() <= name.size() || line[name.size()] != ' ') continue;
+      double v = 0;
+      if (absl::SimpleAtod(line.substr(name.size() + 1), &v)) return v;
+    }
+    return std::nullopt;
+  }
+
   // ---- Acting as the people -------------------------------------------------------------------------
 
   // Posts one Telegram update to the edge, signed with the webhook secret. The edge answers 200 once it is
   // stored.
-  int PostUpdate(boost::json::object update) {
+  int PostUpdate(boost::json::object update) { return Post(Numbered(std::move(update))); }
+  // The update with the next update_id (to post it later, or more than once: a redelivery).
+  boost::json::object Numbered(boost::json::object update) {
     update["update_id"] = ++update_id_;
+    return update;
+  }
+  // Posts the update as it is (its update_id included). Thread-safe.
+  int Post(const boost::json::object& update) const {
     http::Client client;
     absl::StatusOr<http::ClientResponse> r =
         client.PostJson(EdgeUrl() + "/webhook/main", boost::json::serialize(update),
@@ -201,14 +240,18 @@ class PanicE2eTest : public test::PgTest {
   }
   void SendText(const Member& m, const std::string& text) { ASSERT_EQ(PostUpdate(TextUpdate(m, text)), 200); }
 
-  void ShareContact(const Member& m) {
-    boost::json::object update{
-        {"message",
-         {{"message_id", ++message_id_},
-          {"from", From(m)},
-          {"chat", Chat(m)},
-          {"date", absl::ToUnixSeconds(absl::Now())},
-          {"contact", {{"phone_number", m.phone.substr(1)}, {"first_name", m.name}, {"user_id", m.telegram_id}}}}}};
+  void ShareContact(const Member& m) { ShareContactOf(m, m); }
+  // `sender` sends `card`'s contact (their own when the same: a forwarded card otherwise).
+  void ShareContactOf(const Member& sender, const Member& card) {
+    boost::json::object update{{"message",
+                                {{"message_id", ++message_id_},
+                                 {"from", From(sender)},
+                                 {"chat", Chat(sender)},
+                                 {"date", absl::ToUnixSeconds(absl::Now())},
+                                 {"contact",
+                                  {{"phone_number", card.phone.substr(1)},
+                                   {"first_name", card.name},
+                                   {"user_id", card.telegram_id}}}}}};
     ASSERT_EQ(PostUpdate(std::move(update)), 200);
   }
 
@@ -216,11 +259,14 @@ class PanicE2eTest : public test::PgTest {
     return {{"callback_query",
              {{"id", absl::StrCat("cbq-", ++callback_id_)},
               {"from", From(m)},
-              {"message", {{"message_id", message_id}, {"chat", Chat(m)}, {"date", absl::ToUnixSeconds(absl::Now())}}},
+              {"message",
+               {{"message_id", message_id}, {"chat", Chat(m)}, {"date", absl::ToUnixSeconds(absl::Now())}}},
               {"chat_instance", "1"},
               {"data", data}}}};
   }
-  void PressButton(const Member& m, const std::string& data) { ASSERT_EQ(PostUpdate(ButtonUpdate(m, data)), 200); }
+  void PressButton(const Member& m, const std::string& data) {
+    ASSERT_EQ(PostUpdate(ButtonUpdate(m, data)), 200);
+  }
 
   // ---- Looking -------------------------------------------------------------------------------------------
 
@@ -245,7 +291,8 @@ class PanicE2eTest : public test::PgTest {
   // The alert the guardian got (the first "Тревога от" message), as it is now after edits.
   std::optional<providers::telegram::FakeBotApi::Message> Alert(const Member& g) const {
     for (const auto& c : telegram_->Sent(g.chat)) {
-      if (absl::StrContains(c.text, "Тревога от")) return telegram_->FindMessage(kBotToken, g.chat, c.message_id);
+      if (absl::StrContains(c.text, "Тревога от"))
+        return telegram_->FindMessage(kBotToken, g.chat, c.message_id);
     }
     return std::nullopt;
   }
@@ -264,13 +311,33 @@ class PanicE2eTest : public test::PgTest {
       if (ec || !body.is_object()) continue;
       const boost::json::value* markup = body.as_object().if_contains("reply_markup");
       if (markup == nullptr) continue;
-      std::string text = markup->is_string() ? std::string(markup->as_string()) : boost::json::serialize(*markup);
+      std::string text =
+          markup->is_string() ? std::string(markup->as_string()) : boost::json::serialize(*markup);
       size_t at = text.find("\"callback_data\":\"" + prefix);
       if (at == std::string::npos) continue;
       at += std::string("\"callback_data\":\"").size();
       found = text.substr(at, text.find('"', at) - at);
     }
     return found;
+  }
+
+  // The texts answerCallbackQuery carried for the callback query `callback_id` ("" for an answer without
+  // text).
+  std::vector<std::string> CallbackAnswers(const std::string& callback_id) const {
+    std::vector<std::string> out;
+    for (const auto& c : telegram_->Calls()) {
+      if (!absl::EqualsIgnoreCase(c.method, "answerCallbackQuery") || !c.accepted) continue;
+      boost::system::error_code ec;
+      boost::json::value body = boost::json::parse(c.body_json, ec);
+      if (ec || !body.is_object()) continue;
+      const boost::json::value* id = body.as_object().if_contains("callback_query_id");
+      if (id == nullptr || !id->is_string() || id->as_string() != callback_id) continue;
+      out.push_back(c.text);
+    }
+    return out;
+  }
+  static std::string CallbackId(const boost::json::object& button_update) {
+    return std::string(button_update.at("callback_query").as_object().at("id").as_string());
   }
 
   std::vector<std::string> DialedNumbers() const {
@@ -299,8 +366,8 @@ class PanicE2eTest : public test::PgTest {
   // ---- The admin API -------------------------------------------------------------------------------------
 
   template <typename Request, typename Response,
-            typename Method = grpc::Status (v1::IncidentAdminService::Stub::*)(grpc::ClientContext*, const Request&,
-                                                                               Response*)>
+            typename Method = grpc::Status (v1::IncidentAdminService::Stub::*)(grpc::ClientContext*,
+                                                                               const Request&, Response*)>
   grpc::Status Admin(Method method, const Request& request, Response* response) {
     for (int attempt = 0;; ++attempt) {
       grpc::ClientContext context;
@@ -359,7 +426,8 @@ class PanicE2eTest : public test::PgTest {
   void Invite(const Member& traveler, const Member& guardian) {
     const int links_before = CountMessages(traveler.chat, "https://t.me/");
     SendText(traveler, "/invite");
-    ASSERT_TRUE(WaitUntil([&] { return CountMessages(traveler.chat, "https://t.me/") > links_before; })) << Dump();
+    ASSERT_TRUE(WaitUntil([&] { return CountMessages(traveler.chat, "https://t.me/") > links_before; }))
+        << Dump();
     std::string link;
     for (const auto& c : telegram_->Sent(traveler.chat)) {
       if (size_t at = c.text.find("https://t.me/"); at != std::string::npos) link = c.text.substr(at);
@@ -367,6 +435,7 @@ class PanicE2eTest : public test::PgTest {
     const std::string prefix = absl::StrCat("https://t.me/", kBotUsername, "?start=");
     ASSERT_TRUE(absl::StartsWith(link, prefix)) << link;
     const std::string token = link.substr(prefix.size(), 16);
+    last_invite_token_ = token;
     SendText(guardian, "/start " + token);
     ASSERT_TRUE(WaitForMessage(guardian.chat, "приглашает вас стать хранителем")) << Dump();
     ShareContact(guardian);
@@ -393,6 +462,8 @@ class PanicE2eTest : public test::PgTest {
   std::unique_ptr<testing::ChildProcess> edge_, notification_, telephony_;
   std::vector<std::unique_ptr<testing::ChildProcess>> incident_;
   std::unique_ptr<v1::IncidentAdminService::Stub> admin_;
+  std::map<std::string, int> metrics_ports_;  // by process: "edge", "notification", "telephony", "incident0"
+  std::string last_invite_token_;             // the token of the last invite Invite used
   int64_t update_id_ = 1000;
   int64_t message_id_ = 0;
   int callback_id_ = 0;
