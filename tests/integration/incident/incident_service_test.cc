@@ -363,11 +363,13 @@ TEST_F(IncidentServiceTest, TheFirstOfManySimultaneousAcksWinsAlone) {
   Start();
   AddFamily();
   const int64_t id = Panic();
+  std::vector<common::v1::ChatEvent> presses;  // built first: each has its own event key and callback
+  for (int i = 0; i < 9; ++i) presses.push_back(Button(2001 + i % 3, absl::StrCat("ack:", id)));
   std::vector<std::thread> threads;
   std::atomic<int> failed{0};
   for (int i = 0; i < 9; ++i) {
     threads.emplace_back([&, i] {
-      if (!Deliver(Button(2001 + i % 3, absl::StrCat("ack:", id))).ok()) ++failed;
+      if (!Deliver(presses[static_cast<size_t>(i)]).ok()) ++failed;
     });
   }
   for (auto& t : threads) t.join();
