@@ -74,5 +74,10 @@ CREATE TABLE telephony.closed_correlations (
 );
 GRANT SELECT, INSERT, UPDATE, DELETE ON telephony.closed_correlations TO protectogram_telephony;
 
+-- notification: whether a later edit of a message was applied already (kLaterEditApplied, once per edit; the
+-- panic edits every alert) looks the edits of one target up here instead of reading every sent row.
+CREATE INDEX outbox_messages_edit_target_idx ON notification.outbox_messages ((payload_json ->> 'target'), id)
+  WHERE payload_json ->> 'kind' = 'DELIVERY_KIND_EDIT';
+
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA incident TO protectogram_incident;
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA incident TO protectogram_incident;
