@@ -26,6 +26,8 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "libs/kernel/log.h"
 
 namespace protectogram::kernel {
@@ -74,6 +76,20 @@ class RpcScope {
 // Prepares an outgoing call: sends the current correlation id (a new one when there is none) as
 // x-correlation-id and, when `admin_token` is not empty, "authorization: Bearer <admin_token>".
 void PrepareClientContext(grpc::ClientContext* context, std::string_view admin_token = "");
+
+// One unary call to another of our services: the current correlation id (and the admin token when given) in
+// its metadata, a deadline `timeout` from now, the answer discarded, the status as absl::Status.
+//   kernel::CallService(*stub, &v1::IncidentService::Stub::OnCallOutcome, request, absl::Seconds(5));
+template <typename Stub, typename Request, typename Response>
+absl::Status CallService(Stub& stub,
+                         grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                         const Request& request, absl::Duration timeout, std::string_view admin_token = "") {
+  grpc::ClientContext context;
+  PrepareClientContext(&context, admin_token);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  Response response;
+  return ToAbslStatus((stub.*method)(&context, request, &response));
+}
 
 // The channel every process uses to call another of our services (INCIDENT_ADDR, NOTIFICATION_ADDR,
 // TELEPHONY_ADDR): plaintext (the services talk inside the private network), and quick to reach a service

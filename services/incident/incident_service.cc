@@ -98,15 +98,16 @@ conversation::Input ToInput(const common::v1::ChatEvent& event) {
   return in;
 }
 
-std::optional<int64_t> AlertIncident(std::string_view report_key) {
-  // "incident:<id>:alert:<guardian>"
-  std::vector<std::string> parts = absl::StrSplit(std::string(report_key), ':');
-  int64_t id = 0;
-  if (parts.size() != 4 || parts[0] != "incident" || parts[2] != "alert" ||
-      !absl::SimpleAtoi(parts[1], &id)) {
-    return std::nullopt;
-  }
-  return id;
+// The answer to a button press (answerCallbackQuery), keyed as the core keys it: one per press.
+core::AnswerCallback ButtonAnswer(const std::string& bot_id, const std::string& callback_id,
+                                  const std::string& locale, std::string template_id = "",
+                                  Params params = {}) {
+  return core::AnswerCallback{.key = "callback:" + callback_id,
+                              .bot_id = bot_id,
+                              .callback_id = callback_id,
+                              .locale = locale,
+                              .template_id = std::move(template_id),
+                              .params = std::move(params)};
 }
 
 template <typename Request>
@@ -241,6 +242,44 @@ absl::Status IncidentService::Enqueue(pg::Transaction& txn, std::string channel,
   return absl::OkStatus();
 }
 
+// `keyboard` carries what a conversation reply adds (an inline keyboard, the contact button); the rest comes
+// from the message.
+absl::Status IncidentService::EnqueueMessage(pg::Transaction& txn, const core::SendMessage& c,
+                                             int64_t incident_id, nv1::SendRequest r, AfterCommit& after) {
+  r.set_idempotency_key(c.key);
+  r.set_channel(nv1::CHANNEL_TELEGRAM);
+  r.set_bot_id(c.bot_id);
+  r.set_chat_id(c.chat_id);
+  r.set_template_id(c.template_id);
+  r.set_locale(c.locale);
+  for (const auto& [k, v] : c.params) (*r.mutable_params())[k] = v;
+  for (const core::Button& b : c.buttons) {
+    nv1::Button* button = r.add_buttons();
+    button->set_text(Render(b.template_id, c.locale));
+    button->set_data(b.data);
+  }
+  r.set_priority(c.alert_priority ? nv1::PRIORITY_ALERT : nv1::PRIORITY_ROUTINE);
+  if (c.report) {
+    r.mutable_report_to()->set_service("incident");
+    r.mutable_report_to()->set_key(c.key);
+  }
+  r.set_incident_id(incident_id);
+  return Enqueue(txn, kSendChannel, c.key, r, incident_id,
+                 c.alert_priority ? kPriorityAlert : kPriorityRoutine, after);
+}
+
+absl::Status IncidentService::EnqueueAnswer(pg::Transaction& txn, const core::AnswerCallback& c,
+                                            int64_t incident_id, AfterCommit& after) {
+  nv1::AnswerCallbackRequest r;
+  r.set_idempotency_key(c.key);
+  r.set_bot_id(c.bot_id);
+  r.set_callback_query_id(c.callback_id);
+  r.set_template_id(c.template_id);
+  if (!c.template_id.empty()) r.set_locale(c.locale);
+  for (const auto& [k, v] : c.params) (*r.mutable_params())[k] = v;
+  return Enqueue(txn, kAnswerChannel, c.key, r, incident_id, kPriorityAlert, after);
+}
+
 absl::Status IncidentService::Execute(pg::Transaction& txn, const core::Incident& incident,
                                       const std::vector<core::Command>& commands, AfterCommit& after) {
   const int64_t id = incident.id;
@@ -250,27 +289,7 @@ absl::Status IncidentService::Execute(pg::Transaction& txn, const core::Incident
         [&](const auto& c) -> absl::Status {
           using C = std::decay_t<decltype(c)>;
           if constexpr (std::is_same_v<C, core::SendMessage>) {
-            nv1::SendRequest r;
-            r.set_idempotency_key(c.key);
-            r.set_channel(nv1::CHANNEL_TELEGRAM);
-            r.set_bot_id(c.bot_id);
-            r.set_chat_id(c.chat_id);
-            r.set_template_id(c.template_id);
-            r.set_locale(c.locale);
-            for (const auto& [k, v] : c.params) (*r.mutable_params())[k] = v;
-            for (const core::Button& b : c.buttons) {
-              nv1::Button* button = r.add_buttons();
-              button->set_text(Render(b.template_id, c.locale));
-              button->set_data(b.data);
-            }
-            r.set_priority(c.alert_priority ? nv1::PRIORITY_ALERT : nv1::PRIORITY_ROUTINE);
-            if (c.report) {
-              r.mutable_report_to()->set_service("incident");
-              r.mutable_report_to()->set_key(c.key);
-            }
-            r.set_incident_id(id);
-            return Enqueue(txn, kSendChannel, c.key, r, id,
-                           c.alert_priority ? kPriorityAlert : kPriorityRoutine, after);
+            return EnqueueMessage(txn, c, id, nv1::SendRequest(), after);
           } else if constexpr (std::is_same_v<C, core::EditMessage>) {
             nv1::EditRequest r;
             r.set_idempotency_key(c.key);
@@ -281,14 +300,7 @@ absl::Status IncidentService::Execute(pg::Transaction& txn, const core::Incident
             r.set_remove_keyboard(c.remove_keyboard);
             return Enqueue(txn, kEditChannel, c.key, r, id, kPriorityRoutine, after);
           } else if constexpr (std::is_same_v<C, core::AnswerCallback>) {
-            nv1::AnswerCallbackRequest r;
-            r.set_idempotency_key(c.key);
-            r.set_bot_id(c.bot_id);
-            r.set_callback_query_id(c.callback_id);
-            r.set_template_id(c.template_id);
-            if (!c.template_id.empty()) r.set_locale(c.locale);
-            for (const auto& [k, v] : c.params) (*r.mutable_params())[k] = v;
-            return Enqueue(txn, kAnswerChannel, c.key, r, id, kPriorityAlert, after);
+            return EnqueueAnswer(txn, c, id, after);
           } else if constexpr (std::is_same_v<C, core::PlaceCall>) {
             tv1::PlaceCallRequest r;
             r.set_attempt_key(c.attempt_key);
@@ -517,18 +529,18 @@ absl::Status IncidentService::OnCallOutcome(pg::Transaction& txn, const v1::OnCa
 absl::Status IncidentService::OnDeliveryOutcome(pg::Transaction& txn,
                                                 const v1::OnDeliveryOutcomeRequest& outcome,
                                                 AfterCommit& after) {
-  std::optional<int64_t> id = AlertIncident(outcome.report_key());
-  if (!id) return absl::OkStatus();
-  const std::string guardian = outcome.report_key().substr(outcome.report_key().rfind(':') + 1);
-  std::map<std::string, std::string> detail{{"guardian", guardian}};
+  std::optional<std::pair<int64_t, int64_t>> alert = core::ParseAlertKey(outcome.report_key());
+  if (!alert) return absl::OkStatus();
+  const int64_t id = alert->first;
+  std::map<std::string, std::string> detail{{"guardian", absl::StrCat(alert->second)}};
   if (!outcome.delivered()) detail["reason"] = outcome.reason();
   const std::string what = outcome.delivered() ? "alert_delivered" : "alert_failed";
   absl::Status noted =
-      Store::AddTimeline(txn, *id, absl::StrCat("incident:", *id),
+      Store::AddTimeline(txn, id, absl::StrCat("incident:", id),
                          {core::TimelineEntry{.actor = "system", .what = what, .detail = detail}});
   if (!noted.ok()) return pg::IsRowError(noted) ? absl::OkStatus() : noted;  // an incident we do not know
   if (!outcome.delivered()) return absl::OkStatus();
-  absl::StatusOr<std::optional<absl::Duration>> first = Store::FirstAlert(txn, *id);
+  absl::StatusOr<std::optional<absl::Duration>> first = Store::FirstAlert(txn, id);
   if (!first.ok()) return first.status();
   if (first->has_value()) after.first_alert_seconds.push_back(absl::ToDoubleSeconds(**first));
   return absl::OkStatus();
@@ -624,12 +636,8 @@ absl::Status IncidentService::OnChatEvent(pg::Transaction& txn, const common::v1
   if (event.body_case() == common::v1::ChatEvent::kButton &&
       absl::StartsWith(event.button().data(), "menu:")) {
     // A menu button was handled as its command: stop its spinner.
-    nv1::AnswerCallbackRequest answer;
-    answer.set_idempotency_key("callback:" + event.button().callback_id());
-    answer.set_bot_id(bot_id);
-    answer.set_callback_query_id(event.button().callback_id());
     if (absl::Status s =
-            Enqueue(txn, kAnswerChannel, answer.idempotency_key(), answer, 0, kPriorityAlert, after);
+            EnqueueAnswer(txn, ButtonAnswer(bot_id, event.button().callback_id(), turn.locale), 0, after);
         !s.ok()) {
       return s;
     }
@@ -640,15 +648,14 @@ absl::Status IncidentService::OnChatEvent(pg::Transaction& txn, const common::v1
 absl::Status IncidentService::Reply(pg::Transaction& txn, ChatTurn& turn, const std::string& template_id,
                                     std::map<std::string, std::string> params, nv1::SendRequest r,
                                     AfterCommit& after) {
-  const std::string key = absl::StrCat("chat:", turn.event.event_key(), ":", ++turn.replies);
-  r.set_idempotency_key(key);
-  r.set_channel(nv1::CHANNEL_TELEGRAM);
-  r.set_bot_id(turn.context.bot_id);
-  r.set_chat_id(turn.context.chat_id);
-  r.set_template_id(template_id);
-  r.set_locale(turn.locale);
-  for (auto& [k, v] : params) (*r.mutable_params())[k] = std::move(v);
-  return Enqueue(txn, kSendChannel, key, r, 0, kPriorityRoutine, after);
+  core::SendMessage message{.key = absl::StrCat("chat:", turn.event.event_key(), ":", ++turn.replies),
+                            .bot_id = turn.context.bot_id,
+                            .chat_id = turn.context.chat_id,
+                            .locale = turn.locale,
+                            .template_id = template_id,
+                            .params = std::move(params),
+                            .alert_priority = false};
+  return EnqueueMessage(txn, message, 0, std::move(r), after);
 }
 
 absl::Status IncidentService::MessageUser(pg::Transaction& txn, int64_t user_id, const std::string& key,
@@ -658,15 +665,14 @@ absl::Status IncidentService::MessageUser(pg::Transaction& txn, int64_t user_id,
   if (!user.ok()) return user.status();
   if (!user->has_value() || (*user)->chat_id.empty()) return absl::OkStatus();
   const UserRow& u = **user;
-  nv1::SendRequest r;
-  r.set_idempotency_key(key);
-  r.set_channel(nv1::CHANNEL_TELEGRAM);
-  r.set_bot_id(u.bot_id);
-  r.set_chat_id(u.chat_id);
-  r.set_template_id(template_id);
-  r.set_locale(u.locale);
-  for (auto& [k, v] : params) (*r.mutable_params())[k] = std::move(v);
-  return Enqueue(txn, kSendChannel, key, r, 0, kPriorityRoutine, after);
+  core::SendMessage message{.key = key,
+                            .bot_id = u.bot_id,
+                            .chat_id = u.chat_id,
+                            .locale = u.locale,
+                            .template_id = template_id,
+                            .params = std::move(params),
+                            .alert_priority = false};
+  return EnqueueMessage(txn, message, 0, nv1::SendRequest(), after);
 }
 
 absl::Status IncidentService::RunChatActions(pg::Transaction& txn, ChatTurn& turn, AfterCommit& after) {
@@ -697,14 +703,8 @@ absl::Status IncidentService::RunChatActions(pg::Transaction& txn, ChatTurn& tur
             }
             return Reply(txn, turn, a.template_id, a.params, std::move(r), after);
           } else if constexpr (std::is_same_v<A, conversation::AnswerButton>) {
-            nv1::AnswerCallbackRequest r;
-            r.set_idempotency_key("callback:" + a.callback_id);
-            r.set_bot_id(ctx.bot_id);
-            r.set_callback_query_id(a.callback_id);
-            r.set_template_id(a.template_id);
-            if (!a.template_id.empty()) r.set_locale(turn.locale);
-            for (const auto& [k, v] : a.params) (*r.mutable_params())[k] = v;
-            return Enqueue(txn, kAnswerChannel, r.idempotency_key(), r, 0, kPriorityAlert, after);
+            return EnqueueAnswer(
+                txn, ButtonAnswer(ctx.bot_id, a.callback_id, turn.locale, a.template_id, a.params), 0, after);
           } else if constexpr (std::is_same_v<A, conversation::RegisterUser>) {
             absl::StatusOr<int64_t> id = Store::UpsertUser(txn, a.telegram_id, a.name, a.phone_e164, a.locale,
                                                            ctx.bot_id, ctx.chat_id);
@@ -755,13 +755,9 @@ absl::Status IncidentService::RunChatActions(pg::Transaction& txn, ChatTurn& tur
             core::AckPressed ack{.user_id = ctx.user.id, .bot_id = ctx.bot_id, .callback_id = a.callback_id};
             absl::StatusOr<core::Incident> r = ApplyEvent(txn, a.incident_id, ack, after);
             if (r.status().code() != absl::StatusCode::kNotFound || a.callback_id.empty()) return r.status();
-            nv1::AnswerCallbackRequest answer;  // a button of an incident that does not exist
-            answer.set_idempotency_key("callback:" + a.callback_id);
-            answer.set_bot_id(ctx.bot_id);
-            answer.set_callback_query_id(a.callback_id);
-            answer.set_template_id("error.button_expired");
-            answer.set_locale(turn.locale);
-            return Enqueue(txn, kAnswerChannel, answer.idempotency_key(), answer, 0, kPriorityAlert, after);
+            // A button of an incident that does not exist.
+            return EnqueueAnswer(
+                txn, ButtonAnswer(ctx.bot_id, a.callback_id, turn.locale, "error.button_expired"), 0, after);
           } else if constexpr (std::is_same_v<A, conversation::MoveGuardian>) {
             std::vector<conversation::GuardianView>& g = ctx.guardians;
             for (size_t i = 0; i < g.size(); ++i) {
@@ -814,12 +810,7 @@ absl::Status IncidentService::RunChatActions(pg::Transaction& txn, ChatTurn& tur
 
 absl::StatusOr<std::vector<v1::Incident>> IncidentService::ListIncidents(
     const v1::ListIncidentsRequest& request) {
-  std::string status;
-  if (request.status() != v1::INCIDENT_STATUS_UNSPECIFIED) {
-    // INCIDENT_STATUS_ACTIVE -> "active"
-    status = absl::AsciiStrToLower(v1::IncidentStatus_Name(request.status()).substr(16));
-  }
-  return store_.ListIncidents(status, request.traveler_user_id(),
+  return store_.ListIncidents(request.status(), request.traveler_user_id(),
                               request.limit() <= 0 ? 100 : std::min(request.limit(), 1000));
 }
 

@@ -113,6 +113,10 @@ class IncidentService {
   absl::Status Enqueue(pg::Transaction& txn, std::string channel, std::string key,
                        const google::protobuf::Message& request, int64_t incident_id, int priority,
                        AfterCommit& after);
+  absl::Status EnqueueMessage(pg::Transaction& txn, const core::SendMessage& message, int64_t incident_id,
+                              notification::v1::SendRequest keyboard, AfterCommit& after);
+  absl::Status EnqueueAnswer(pg::Transaction& txn, const core::AnswerCallback& answer, int64_t incident_id,
+                             AfterCommit& after);
   absl::Status RunTimer(jobs::JobContext& context);
 
   // The conversation's actions, carried out in the chat event's transaction.

@@ -55,17 +55,6 @@ class Periodic {
   std::thread thread_;
 };
 
-// One unary call to another service with the current correlation id and a deadline.
-template <typename Stub, typename Request, typename Response>
-absl::Status Call(Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                  const Request& request, absl::Duration timeout, std::string_view admin_token = "") {
-  grpc::ClientContext context;
-  kernel::PrepareClientContext(&context, admin_token);
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  Response response;
-  return kernel::ToAbslStatus((stub.*method)(&context, request, &response));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,28 +89,33 @@ int main(int argc, char** argv) {
   incident::Downstream downstream{
       .send =
           [&](const auto& r) {
-            return Call(*notification, &notification::v1::NotificationService::Stub::Send, r, timeout);
+            return kernel::CallService(*notification, &notification::v1::NotificationService::Stub::Send, r,
+                                       timeout);
           },
       .edit =
           [&](const auto& r) {
-            return Call(*notification, &notification::v1::NotificationService::Stub::Edit, r, timeout);
+            return kernel::CallService(*notification, &notification::v1::NotificationService::Stub::Edit, r,
+                                       timeout);
           },
       .answer_callback =
           [&](const auto& r) {
-            return Call(*notification, &notification::v1::NotificationService::Stub::AnswerCallback, r,
-                        timeout);
+            return kernel::CallService(
+                *notification, &notification::v1::NotificationService::Stub::AnswerCallback, r, timeout);
           },
       .place_call =
           [&](const auto& r) {
-            return Call(*telephony, &telephony::v1::TelephonyService::Stub::PlaceCall, r, timeout);
+            return kernel::CallService(*telephony, &telephony::v1::TelephonyService::Stub::PlaceCall, r,
+                                       timeout);
           },
       .hangup =
           [&](const auto& r) {
-            return Call(*telephony, &telephony::v1::TelephonyService::Stub::Hangup, r, timeout);
+            return kernel::CallService(*telephony, &telephony::v1::TelephonyService::Stub::Hangup, r,
+                                       timeout);
           },
       .hangup_all =
           [&](const auto& r) {
-            return Call(*telephony, &telephony::v1::TelephonyService::Stub::HangupAll, r, timeout);
+            return kernel::CallService(*telephony, &telephony::v1::TelephonyService::Stub::HangupAll, r,
+                                       timeout);
           },
       .bot_username = [&](const std::string& bot_id) -> std::string {
         {

@@ -1,5 +1,7 @@
 #include "services/incident/store.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -54,8 +56,7 @@ v1::Link ToLink(const pg::Row& row) {
 }
 
 void SetTime(google::protobuf::Timestamp* ts, int64_t us) {
-  ts->set_seconds(us / 1000000);
-  ts->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+  *ts = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us);
 }
 
 v1::IncidentStatus ToProtoStatus(std::string_view status) {
@@ -64,6 +65,22 @@ v1::IncidentStatus ToProtoStatus(std::string_view status) {
   if (status == "canceled") return v1::INCIDENT_STATUS_CANCELED;
   if (status == "escalated") return v1::INCIDENT_STATUS_ESCALATED;
   return v1::INCIDENT_STATUS_UNSPECIFIED;
+}
+
+// The status column's value of a status filter ("" = any).
+std::string StatusColumn(v1::IncidentStatus status) {
+  switch (status) {
+    case v1::INCIDENT_STATUS_ACTIVE:
+      return "active";
+    case v1::INCIDENT_STATUS_ACKNOWLEDGED:
+      return "acknowledged";
+    case v1::INCIDENT_STATUS_CANCELED:
+      return "canceled";
+    case v1::INCIDENT_STATUS_ESCALATED:
+      return "escalated";
+    default:
+      return "";
+  }
 }
 
 v1::Incident ToIncident(const pg::Row& row, bool with_state) {
@@ -94,6 +111,14 @@ absl::StatusOr<std::optional<int64_t>> FirstId(absl::StatusOr<pg::Result> r, std
   if (!r.ok()) return r.status();
   if (r->empty()) return std::optional<int64_t>();
   return std::optional<int64_t>(r->front().Get<int64_t>(column));
+}
+
+// The `id` column of every row.
+absl::StatusOr<std::vector<int64_t>> Ids(absl::StatusOr<pg::Result> r) {
+  if (!r.ok()) return r.status();
+  std::vector<int64_t> ids;
+  for (const pg::Row& row : *r) ids.push_back(row.Get<int64_t>("id"));
+  return ids;
 }
 
 absl::StatusOr<std::optional<UserRow>> FirstUser(absl::StatusOr<pg::Result> r) {
@@ -269,19 +294,11 @@ absl::Status Store::DropPendingCalls(pg::Transaction& txn, int64_t id) {
 }
 
 absl::StatusOr<std::vector<int64_t>> Store::OrphanIncidents(pg::Transaction& txn, absl::Duration grace) {
-  absl::StatusOr<pg::Result> r = txn.Execute(queries::kOrphanIncidents, {absl::ToInt64Microseconds(grace)});
-  if (!r.ok()) return r.status();
-  std::vector<int64_t> ids;
-  for (const pg::Row& row : *r) ids.push_back(row.Get<int64_t>("id"));
-  return ids;
+  return Ids(txn.Execute(queries::kOrphanIncidents, {absl::ToInt64Microseconds(grace)}));
 }
 
 absl::StatusOr<std::vector<int64_t>> Store::OrphanIncidents(absl::Duration grace) {
-  absl::StatusOr<pg::Result> r = pool_.Execute(queries::kOrphanIncidents, {absl::ToInt64Microseconds(grace)});
-  if (!r.ok()) return r.status();
-  std::vector<int64_t> ids;
-  for (const pg::Row& row : *r) ids.push_back(row.Get<int64_t>("id"));
-  return ids;
+  return Ids(pool_.Execute(queries::kOrphanIncidents, {absl::ToInt64Microseconds(grace)}));
 }
 
 // ---- Test calls ------------------------------------------------------------------------------------------
@@ -303,9 +320,10 @@ absl::StatusOr<std::optional<TestCallLink>> Store::FinishTestCall(pg::Transactio
 
 // ---- Admin views -----------------------------------------------------------------------------------------
 
-absl::StatusOr<std::vector<v1::Incident>> Store::ListIncidents(const std::string& status,
+absl::StatusOr<std::vector<v1::Incident>> Store::ListIncidents(v1::IncidentStatus status,
                                                                int64_t traveler_user_id, int limit) {
-  absl::StatusOr<pg::Result> rows = pool_.Execute(queries::kListIncidents, {status, traveler_user_id, limit});
+  absl::StatusOr<pg::Result> rows =
+      pool_.Execute(queries::kListIncidents, {StatusColumn(status), traveler_user_id, limit});
   if (!rows.ok()) return rows.status();
   std::vector<v1::Incident> out;
   for (const pg::Row& row : *rows) out.push_back(ToIncident(row, false));

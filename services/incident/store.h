@@ -119,7 +119,8 @@ class Store {
                                                                     const std::string& outcome);
 
   // --- Admin views ---
-  absl::StatusOr<std::vector<v1::Incident>> ListIncidents(const std::string& status, int64_t traveler_user_id,
+  // status UNSPECIFIED: any.
+  absl::StatusOr<std::vector<v1::Incident>> ListIncidents(v1::IncidentStatus status, int64_t traveler_user_id,
                                                           int limit);
   // With the state and the whole timeline; nullopt: no such incident.
   absl::StatusOr<std::optional<v1::Incident>> GetIncident(int64_t id);

@@ -104,11 +104,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<incident::v1::IncidentService::Stub> incident =
       incident::v1::IncidentService::NewStub(kernel::ServiceChannel(config.incident_addr));
   notification::IncidentReporter report = [&incident](const incident::v1::OnDeliveryOutcomeRequest& request) {
-    grpc::ClientContext context;
-    kernel::PrepareClientContext(&context);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    incident::v1::OnDeliveryOutcomeResponse response;
-    return kernel::ToAbslStatus(incident->OnDeliveryOutcome(&context, request, &response));
+    return kernel::CallService(*incident, &incident::v1::IncidentService::Stub::OnDeliveryOutcome, request,
+                               absl::Seconds(5));
   };
 
   notification::Store store(runtime->pool());

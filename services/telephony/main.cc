@@ -47,11 +47,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<incident::v1::IncidentService::Stub> incident =
       incident::v1::IncidentService::NewStub(kernel::ServiceChannel(config.incident_addr));
   telephony::CallOutcomeReporter report = [&incident](const incident::v1::OnCallOutcomeRequest& request) {
-    grpc::ClientContext context;
-    kernel::PrepareClientContext(&context);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    incident::v1::OnCallOutcomeResponse response;
-    return kernel::ToAbslStatus(incident->OnCallOutcome(&context, request, &response));
+    return kernel::CallService(*incident, &incident::v1::IncidentService::Stub::OnCallOutcome, request,
+                               absl::Seconds(5));
   };
 
   telephony::Store store(runtime->pool());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <limits>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -460,15 +461,30 @@ std::string AttemptKey(int64_t incident_id, int number) {
   return absl::StrCat(Prefix(incident_id), "call:", number);
 }
 
-std::optional<std::pair<int64_t, int>> ParseAttemptKey(std::string_view key) {
+namespace {
+
+// "incident:<id>:<what>:<n>" -> (id, n), both positive.
+std::optional<std::pair<int64_t, int64_t>> ParseKey(std::string_view key, std::string_view what) {
   std::vector<std::string> parts = absl::StrSplit(std::string(key), ':');
   int64_t id = 0;
-  int number = 0;
-  if (parts.size() != 4 || parts[0] != "incident" || parts[2] != "call" || !absl::SimpleAtoi(parts[1], &id) ||
-      !absl::SimpleAtoi(parts[3], &number) || id <= 0 || number <= 0) {
+  int64_t n = 0;
+  if (parts.size() != 4 || parts[0] != "incident" || parts[2] != what || !absl::SimpleAtoi(parts[1], &id) ||
+      !absl::SimpleAtoi(parts[3], &n) || id <= 0 || n <= 0) {
     return std::nullopt;
   }
-  return std::make_pair(id, number);
+  return std::make_pair(id, n);
+}
+
+}  // namespace
+
+std::optional<std::pair<int64_t, int>> ParseAttemptKey(std::string_view key) {
+  std::optional<std::pair<int64_t, int64_t>> parsed = ParseKey(key, "call");
+  if (!parsed || parsed->second > std::numeric_limits<int>::max()) return std::nullopt;
+  return std::make_pair(parsed->first, static_cast<int>(parsed->second));
+}
+
+std::optional<std::pair<int64_t, int64_t>> ParseAlertKey(std::string_view key) {
+  return ParseKey(key, "alert");
 }
 
 std::string TimerPrefix(int64_t incident_id) { return absl::StrCat(Prefix(incident_id), "t:"); }

@@ -290,7 +290,9 @@ std::string TimerPrefix(int64_t incident_id);  // "incident:<id>:t:" (every time
 std::string AckData(int64_t incident_id);      // "ack:<id>"
 std::string CancelData(int64_t incident_id);   // "cancel:<id>"
 std::string AlertKey(int64_t incident_id, int64_t guardian_user_id);  // the alert's Send key
-std::string ConfirmationKey(int64_t incident_id);                     // the traveler's confirmation
+// The incident and guardian of an alert key (a delivery report names the alert by it); nullopt otherwise.
+std::optional<std::pair<int64_t, int64_t>> ParseAlertKey(std::string_view key);
+std::string ConfirmationKey(int64_t incident_id);  // the traveler's confirmation
 
 // The whole state as JSON (incidents.state_json) and back. FromJson: INVALID_ARGUMENT for what ToJson
 // could not have written.

@@ -529,6 +529,9 @@ TEST(NamesTest, AttemptKeysRoundTrip) {
                           "incident:42:call:1:2", "incident:0:call:1", "incident:4:call:-1", "testcall:1"}) {
     EXPECT_FALSE(ParseAttemptKey(bad).has_value()) << bad;
   }
+  EXPECT_EQ(ParseAlertKey(AlertKey(42, 7)), std::make_pair(int64_t{42}, int64_t{7}));
+  EXPECT_FALSE(ParseAlertKey("incident:42:call:7").has_value());
+  EXPECT_FALSE(ParseAlertKey("incident:42:alert:x").has_value());
   EXPECT_EQ(ParseStatus("escalated"), Status::kEscalated);
   EXPECT_FALSE(ParseStatus("closed").has_value());
   for (CallOutcome o : {CallOutcome::kDigitPressed, CallOutcome::kDeadline, CallOutcome::kBusy}) {
