@@ -22,9 +22,12 @@ lint: deps
 	@tools/node_modules/.bin/buf lint proto
 	@scripts/check-format.sh
 
+# Every tier, then the sanitized pure tiers, then a one-screen summary (scripts/test-summary.mjs).
 test: build lint
-	@cd $(BUILD_DIR) && ctest --output-on-failure $(CTEST_FLAGS)
-	@$(MAKE) --no-print-directory test-sanitize
+	@start=$$(date +%s); rc=0; rm -f $(SANITIZE_DIR)/ctest-results.xml; \
+	(cd $(BUILD_DIR) && ctest --output-on-failure --output-junit ctest-results.xml $(CTEST_FLAGS)) || rc=$$?; \
+	if [ $$rc -eq 0 ]; then $(MAKE) --no-print-directory test-sanitize || rc=$$?; fi; \
+	node scripts/test-summary.mjs $$start $(BUILD_DIR) $(SANITIZE_DIR); exit $$rc
 
 # The pure tiers (unit, contract: parsers, crypto, config, metrics, routing) again under AddressSanitizer and
 # UndefinedBehaviorSanitizer. Integration and e2e tiers run unsanitized: Debian's gRPC/Abseil are not
@@ -33,7 +36,8 @@ test-sanitize: deps
 	@cmake -S . -B $(SANITIZE_DIR) -G Ninja -DPROTECTOGRAM_SANITIZE=ON >/dev/null
 	@cmake --build $(SANITIZE_DIR) -j$$(nproc) --target $$(cmake --build $(SANITIZE_DIR) --target help | \
 	  sed -n 's/^\([a-z_]*_\(unit\|contract\|corpus\)_test\):.*/\1/p' | tr '\n' ' ')
-	@cd $(SANITIZE_DIR) && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -L 'unit|contract'
+	@cd $(SANITIZE_DIR) && rm -f ctest-results.xml && \
+	  ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure --output-junit ctest-results.xml -L 'unit|contract'
 
 run: build
 	@scripts/run-local.sh

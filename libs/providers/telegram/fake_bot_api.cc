@@ -165,11 +165,53 @@ bool IsChannelName(std::string_view chat_id) {
 }
 
 // The bot's reading of a reply_markup: the inline keyboard it stores on the message ("" for none, or for a
-// reply keyboard, which a Message does not carry), or the 400 description.
+// reply keyboard, which a Message does not carry), what it does to the chat's reply keyboard, or the 400
+// description.
 struct Markup {
   std::string inline_keyboard_json;
+  // The `keyboard` rows the chat shows from now on ("": removed); nullopt leaves the chat's as it is.
+  std::optional<std::string> reply_keyboard_json;
   std::string error;
 };
+
+// A ReplyKeyboardMarkup's `keyboard` into `out`, normalized: every button an object with a "text" (a button
+// given as a string becomes {"text":..}; other fields are kept), buttons without text and rows without
+// buttons dropped, as tdlib drops them. reply_keyboard_json stays nullopt when nothing is left (no keyboard
+// is sent, so the chat's stays).
+void ReadReplyKeyboard(const json::value& rows, Markup& out) {
+  if (!rows.is_array()) {
+    out.error = "Bad Request: field \"keyboard\" of the ReplyKeyboardMarkup must be an Array";
+    return;
+  }
+  json::array kept_rows;
+  for (const json::value& row : rows.get_array()) {
+    if (!row.is_array()) {
+      out.error = "Bad Request: field \"keyboard\" of the ReplyKeyboardMarkup must be an Array of Arrays";
+      return;
+    }
+    json::array kept;
+    for (const json::value& button : row.get_array()) {
+      json::object normalized;
+      if (button.is_string()) {
+        normalized["text"] = button.get_string();
+      } else if (button.is_object()) {
+        const json::value* text = button.get_object().if_contains("text");
+        if (text == nullptr || !text->is_string()) {
+          out.error = "Bad Request: can't parse keyboard button: Field \"text\" must be of type String";
+          return;
+        }
+        normalized = button.get_object();
+      } else {
+        out.error = "Bad Request: can't parse keyboard button: KeyboardButton must be a String or an Object";
+        return;
+      }
+      if (normalized["text"].get_string().empty()) continue;
+      kept.push_back(std::move(normalized));
+    }
+    if (!kept.empty()) kept_rows.push_back(std::move(kept));
+  }
+  if (!kept_rows.empty()) out.reply_keyboard_json = json::serialize(kept_rows);
+}
 
 Markup ReadMarkup(const json::object& params, bool inline_only) {
   Markup out;
@@ -184,8 +226,11 @@ Markup ReadMarkup(const json::object& params, bool inline_only) {
   if (rows == nullptr) {
     if (inline_only) {
       out.error = "Bad Request: inline keyboard expected";
-    } else if (!markup.contains("keyboard") && !markup.contains("remove_keyboard") &&
-               !markup.contains("force_reply")) {
+    } else if (const json::value* keyboard = markup.if_contains("keyboard"); keyboard != nullptr) {
+      ReadReplyKeyboard(*keyboard, out);
+    } else if (const json::value* remove = markup.if_contains("remove_keyboard"); remove != nullptr) {
+      if (remove->is_bool() && remove->get_bool()) out.reply_keyboard_json = "";
+    } else if (!markup.contains("force_reply")) {
       out.error = "Bad Request: can't parse reply keyboard markup JSON object";
     }
     return out;
@@ -255,8 +300,9 @@ struct BotState {
   std::optional<absl::Time> last_error_date;
   std::map<std::string, int64_t> last_message_id;  // by chat
   std::map<std::pair<std::string, int64_t>, FakeBotApi::Message> messages;
-  std::map<std::string, absl::Time> last_send_to_chat;  // for enforce_rate_limits
-  std::deque<absl::Time> recent_sends;                  // for enforce_rate_limits
+  std::map<std::string, std::string, std::less<>> reply_keyboards;  // by chat: the `keyboard` rows shown
+  std::map<std::string, absl::Time> last_send_to_chat;              // for enforce_rate_limits
+  std::deque<absl::Time> recent_sends;                              // for enforce_rate_limits
 };
 
 }  // namespace
@@ -463,6 +509,13 @@ struct FakeBotApi::State : std::enable_shared_from_this<FakeBotApi::State> {
       m.text = *text;
       m.inline_keyboard_json = std::move(markup.inline_keyboard_json);
       m.date = now;
+      if (markup.reply_keyboard_json.has_value()) {
+        if (markup.reply_keyboard_json->empty()) {
+          bot.reply_keyboards.erase(m.chat_id);
+        } else {
+          bot.reply_keyboards[m.chat_id] = std::move(*markup.reply_keyboard_json);
+        }
+      }
       Answer a = Ok(MessageJson(bot, m));
       a.message_id = m.message_id;
       bot.messages[{m.chat_id, m.message_id}] = std::move(m);
@@ -778,6 +831,45 @@ std::optional<FakeBotApi::Message> FakeBotApi::FindMessage(std::string_view bot_
   auto it = bot->second.messages.find({std::string(chat_id), message_id});
   if (it == bot->second.messages.end()) return std::nullopt;
   return it->second;
+}
+
+std::vector<FakeBotApi::Message> FakeBotApi::Chat(std::string_view bot_token,
+                                                  std::string_view chat_id) const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  std::vector<Message> out;
+  auto bot = state_->bots.find(std::string(bot_token));
+  if (bot == state_->bots.end()) return out;
+  const std::string chat(chat_id);
+  // Keyed by (chat, message_id), and message ids grow per chat: the chat's messages in the order sent.
+  for (auto it = bot->second.messages.lower_bound({chat, INT64_MIN});
+       it != bot->second.messages.end() && it->first.first == chat; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+std::string FakeBotApi::ReplyKeyboardOf(std::string_view bot_token, std::string_view chat_id) const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto bot = state_->bots.find(std::string(bot_token));
+  if (bot == state_->bots.end()) return "";
+  auto it = bot->second.reply_keyboards.find(chat_id);
+  return it == bot->second.reply_keyboards.end() ? "" : it->second;
+}
+
+std::optional<FakeBotApi::Webhook> FakeBotApi::WebhookOf(std::string_view bot_token) const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto bot = state_->bots.find(std::string(bot_token));
+  if (bot == state_->bots.end() || bot->second.webhook_url.empty()) return std::nullopt;
+  Webhook w;
+  w.url = bot->second.webhook_url;
+  w.secret_token = bot->second.webhook_secret;
+  if (bot->second.allowed_updates.has_value()) {
+    for (const json::value& kind : *bot->second.allowed_updates) {
+      if (kind.is_string())
+        w.allowed_updates.emplace_back(kind.get_string().data(), kind.get_string().size());
+    }
+  }
+  return w;
 }
 
 bool FakeBotApi::WaitForCalls(size_t count, absl::Duration timeout) const {

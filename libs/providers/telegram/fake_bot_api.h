@@ -21,8 +21,12 @@
 //   Message). 400 "Bad Request: chat_id is empty", "Bad Request: message text is empty" (missing or empty),
 //   "Bad Request: message is too long" (over 4096 UTF-16 code units), "Bad Request: chat not found" (a chat_id
 //   that is neither an integer nor "@name"), "Bad Request: BUTTON_DATA_INVALID" (callback_data over 64
-//   bytes), "Bad Request: can't parse inline keyboard button: ..." ; 403 "Forbidden: bot was blocked by the
-//   user" for a chat given to BlockChat.
+//   bytes), "Bad Request: can't parse inline keyboard button: ...", "Bad Request: can't parse keyboard
+//   button: ..." ; 403 "Forbidden: bot was blocked by the user" for a chat given to BlockChat.
+//   The chat's reply keyboard (ReplyKeyboardOf), as a Telegram client shows it: an accepted sendMessage with
+//   a ReplyKeyboardMarkup {"keyboard":[[..]],..} shows its rows from then on, one with {"remove_keyboard":
+//   true} removes it; an inline keyboard, force_reply, no reply_markup, or a keyboard left with no buttons
+//   (tdlib drops buttons without text and empty rows) leaves it as it is. Edits cannot change it.
 // - editMessageText / editMessageReplyMarkup: the message's text and inline keyboard are replaced (no
 //   reply_markup removes the keyboard); result the edited Message with edit_date. 400 "Bad Request: message
 //   to edit not found" for a message this bot never sent to that chat; 400 "Bad Request: message is not
@@ -31,7 +35,7 @@
 // - answerCallbackQuery: any non-empty callback_query_id, text up to 200 UTF-16 code units; result true.
 // - getMe: {id, is_bot, first_name, username, ...}. setWebhook / deleteWebhook / getWebhookInfo keep one
 //   webhook per bot (url, secret_token checked as Telegram does, allowed_updates, pending_update_count; http
-//   URLs are accepted, unlike Telegram, so simulators can point it at loopback).
+//   URLs are accepted, unlike Telegram, so simulators can point it at loopback); WebhookOf shows it.
 //
 // Deviations on purpose: no parse_mode entities (text is taken as plain), no inline messages, no media.
 //
@@ -148,6 +152,13 @@ class FakeBotApi {
     std::optional<absl::Time> edit_date;
   };
 
+  // What setWebhook last set for a bot.
+  struct Webhook {
+    std::string url;
+    std::string secret_token;                  // "" when none was given
+    std::vector<std::string> allowed_updates;  // as last given (kept by Telegram until changed); [] none
+  };
+
   // Binds options.address:options.port and starts serving. UNAVAILABLE if the port cannot be bound;
   // INVALID_ARGUMENT for a bot whose token is not "<digits>:<secret>" or repeats another's.
   static absl::StatusOr<std::unique_ptr<FakeBotApi>> Start(FakeBotApiOptions options);
@@ -179,6 +190,16 @@ class FakeBotApi {
   // The message as it is now (after edits), or nullopt.
   std::optional<Message> FindMessage(std::string_view bot_token, std::string_view chat_id,
                                      int64_t message_id) const;
+  // Every message the bot delivered to the chat, as it is now (after edits), in the order sent: what the
+  // user's client shows. Empty for an unknown bot or chat.
+  std::vector<Message> Chat(std::string_view bot_token, std::string_view chat_id) const;
+  // The JSON of the `keyboard` rows of the reply keyboard the bot shows in the chat now, e.g.
+  // [[{"text":"Share my number","request_contact":true}]] (every button an object with "text"; one sent as a
+  // string becomes {"text":..}); "" when the bot never sent one or removed it.
+  std::string ReplyKeyboardOf(std::string_view bot_token, std::string_view chat_id) const;
+  // The bot's webhook as setWebhook last set it; nullopt when it has none (never set, or deleted by
+  // deleteWebhook or a setWebhook with an empty url) or the bot is unknown.
+  std::optional<Webhook> WebhookOf(std::string_view bot_token) const;
   // True once at least `count` calls have arrived and all of them are finished; false after `timeout`.
   bool WaitForCalls(size_t count, absl::Duration timeout) const;
   // True once `done(Calls())` holds (checked on every change); false after `timeout`. `done` runs under the

@@ -1,8 +1,9 @@
 // One lock (State::mu) guards everything the fake knows: the scripts, the calls, the records, the timer queue
 // and the webhook outboxes. Handlers take it to record and act, never while they wait out a delay; the timer
 // thread runs each due step of a call under it (a step re-checks the call first: one whose call ended or
-// whose gather was replaced meanwhile does nothing); delivery threads post webhooks without it. Each answer's
-// on_complete marks its command finished with whether the client got it.
+// whose gather was replaced or ended meanwhile does nothing), and so do the callee's methods (Answer,
+// PressDigit, ...); delivery threads post webhooks without it. Each answer's on_complete marks its command
+// finished with whether the client got it.
 #include "libs/providers/telnyx/fake_call_control.h"
 
 #include <algorithm>
@@ -101,8 +102,8 @@ std::string_view SipCause(std::string_view hangup_cause) {
   return "200";
 }
 
-// An answer being built.
-struct Answer {
+// An answer being built (not "Answer": inside State that names FakeTelnyx::Answer).
+struct Reply {
   int status = 200;
   std::string body;
   std::string error_code;  // the Telnyx error code answered
@@ -110,7 +111,7 @@ struct Answer {
   absl::Duration delay = absl::ZeroDuration();  // real time, waited before answering
 };
 
-Answer Error(int status, std::string_view code, std::string_view title, std::string_view detail) {
+Reply Error(int status, std::string_view code, std::string_view title, std::string_view detail) {
   json::object error;
   error["code"] = Key(code);
   error["title"] = Key(title);
@@ -119,38 +120,38 @@ Answer Error(int status, std::string_view code, std::string_view title, std::str
   json::array errors;
   errors.emplace_back(std::move(error));
   o["errors"] = std::move(errors);
-  Answer a;
+  Reply a;
   a.status = status;
   a.body = json::serialize(o);
   a.error_code = std::string(code);
   return a;
 }
 
-Answer Unauthorized() {
+Reply Unauthorized() {
   return Error(401, "10009", "Authentication failed",
                "The required authentication headers were either invalid or not included in the request.");
 }
 
-Answer NotFound() {
+Reply NotFound() {
   return Error(404, "10005", "Resource not found", "The requested resource or URL could not be found.");
 }
 
-Answer BadRequest(std::string_view detail) { return Error(400, "10015", "Bad Request", detail); }
+Reply BadRequest(std::string_view detail) { return Error(400, "10015", "Bad Request", detail); }
 
-Answer Invalid(std::string_view detail) { return Error(422, "10015", "Bad Request", detail); }
+Reply Invalid(std::string_view detail) { return Error(422, "10015", "Bad Request", detail); }
 
-Answer Missing(std::string_view parameter) {
+Reply Missing(std::string_view parameter) {
   return Error(422, "10004", "Missing required parameter",
                "The '" + std::string(parameter) + "' parameter is required.");
 }
 
-Answer CallEnded() {
+Reply CallEnded() {
   return Error(422, kCallEndedErrorCode, "Call has already ended",
                "This call is no longer active and can't receive commands.");
 }
 
 // What Telnyx answers with `status` (kRejectDial), with the codes of its error catalogue.
-Answer Rejection(int status) {
+Reply Rejection(int status) {
   switch (status) {
     case 401:
       return Unauthorized();
@@ -170,8 +171,8 @@ Answer Rejection(int status) {
   return Error(status, "10015", "Bad Request", "The destination can't be dialed.");
 }
 
-Answer ResultOk() {
-  Answer a;
+Reply ResultOk() {
+  Reply a;
   a.body = R"({"data":{"result":"ok"}})";
   return a;
 }
@@ -192,6 +193,7 @@ struct CallExtra {
   std::set<std::string> command_ids;  // the commands this call took
   std::optional<Pending> held;        // posted right after the call's hangup (CallScript::reorder)
   uint64_t gather = 0;                // the gather in progress; bumped to cancel it
+  std::string valid_digits;           // the gather in progress's
   std::deque<Pending> outbox;
   bool delivering = false;  // queued in State::ready or being posted
 };
@@ -261,6 +263,12 @@ CallScript CallScript::DropDial() {
 CallScript CallScript::DropDialAfterPlacing() {
   CallScript s;
   s.outcome = CallOutcome::kDropDialAfterPlacing;
+  return s;
+}
+
+CallScript CallScript::Interactive() {
+  CallScript s;
+  s.outcome = CallOutcome::kInteractive;
   return s;
 }
 
@@ -412,6 +420,8 @@ struct FakeTelnyx::State : std::enable_shared_from_this<FakeTelnyx::State> {
     } else if (script.outcome == CallOutcome::kNoAnswer) {
       At(script.ring_time > absl::ZeroDuration() ? Min(script.ring_time, ring_timeout) : ring_timeout,
          hang_up_if_ringing("timeout", "caller"));
+    } else if (script.outcome == CallOutcome::kInteractive) {
+      At(ring_timeout, hang_up_if_ringing("timeout", "caller"));  // unless Answer or Decline comes first
     } else {
       At(script.answer_after, [this, index] {
         if (calls[index].state == CallState::kRinging) AnswerCall(index);
@@ -450,6 +460,7 @@ struct FakeTelnyx::State : std::enable_shared_from_this<FakeTelnyx::State> {
     call.ended_at = Now();
     CallExtra& extra = extras[index];
     ++extra.gather;  // a gather in progress ends with the call
+    call.gathering = false;
     json::object fields;
     fields["hangup_cause"] = cause;
     fields["hangup_source"] = source;
@@ -474,24 +485,35 @@ struct FakeTelnyx::State : std::enable_shared_from_this<FakeTelnyx::State> {
         IntParam(params, "timeout_millis", &bad).value_or(kDefaultGatherTimeoutMillis);
     const int64_t tries = IntParam(params, "maximum_tries", &bad).value_or(kDefaultMaximumTries);
     const uint64_t gather = ++extras[index].gather;
+    extras[index].valid_digits = valid_digits;
+    calls[index].gathering = true;
     const bool presses = Presses(calls[index].script.outcome);
     const absl::Duration wait = presses ? calls[index].script.press_after
                                         : absl::Milliseconds(timeout_millis) * std::max<int64_t>(1, tries);
-    At(wait, [this, index, gather, presses, valid_digits] {
+    At(wait, [this, index, gather, presses] {
       if (calls[index].state != CallState::kAnswered || extras[index].gather != gather) return;
       const CallScript& script = calls[index].script;
-      const std::string digits = presses ? script.digit : "";
-      json::object fields;
-      fields["digits"] = digits;
-      if (!presses) {
-        fields["status"] = "timeout";
-      } else {
-        const bool valid = !digits.empty() && digits.find_first_not_of(valid_digits) == std::string::npos;
-        fields["status"] = valid ? "valid" : "invalid";
-      }
-      Emit(index, "call.gather.ended", fields, script.reorder);
-      if (script.reorder) Hangup(index, "normal_clearing", "callee");  // pressed, then hung up at once
+      const bool reorder = script.reorder;
+      EndGather(index, presses ? script.digit : "", !presses, reorder);
+      if (reorder) Hangup(index, "normal_clearing", "callee");  // pressed, then hung up at once
     });
+  }
+
+  // Ends the gather in progress with call.gather.ended {digits, status}: timeout, else valid or invalid by
+  // the gather's valid_digits.
+  void EndGather(size_t index, const std::string& digits, bool timed_out, bool hold = false) {
+    CallExtra& extra = extras[index];
+    ++extra.gather;  // nothing else ends it
+    calls[index].gathering = false;
+    json::object fields;
+    fields["digits"] = digits;
+    if (timed_out) {
+      fields["status"] = "timeout";
+    } else {
+      const bool valid = !digits.empty() && digits.find_first_not_of(extra.valid_digits) == std::string::npos;
+      fields["status"] = valid ? "valid" : "invalid";
+    }
+    Emit(index, "call.gather.ended", fields, hold);
   }
 
   void Speak(size_t index) {
@@ -600,7 +622,7 @@ struct FakeTelnyx::State : std::enable_shared_from_this<FakeTelnyx::State> {
     return index;
   }
 
-  Answer DialAnswer(const Call& call) {
+  Reply DialAnswer(const Call& call) {
     json::object data;
     data["call_control_id"] = call.call_control_id;
     data["call_leg_id"] = call.call_leg_id;
@@ -609,12 +631,12 @@ struct FakeTelnyx::State : std::enable_shared_from_this<FakeTelnyx::State> {
     data["record_type"] = "call";
     json::object o;
     o["data"] = std::move(data);
-    Answer a;
+    Reply a;
     a.body = json::serialize(o);
     return a;
   }
 
-  Answer Dial(const json::object& params, size_t command) {
+  Reply Dial(const json::object& params, size_t command) {
     Call call;
     call.connection_id = Param(params, "connection_id");
     call.from = Param(params, "from");
@@ -659,21 +681,21 @@ struct FakeTelnyx::State : std::enable_shared_from_this<FakeTelnyx::State> {
     const CallScript script = call.script;
     if (script.outcome == CallOutcome::kRejectDial) return Rejection(script.reject_status);
     if (script.outcome == CallOutcome::kDropDial) {
-      Answer a;
+      Reply a;
       a.drop = true;
       return a;
     }
     const size_t index = Place(std::move(call));
     commands[command].placed = true;
     commands[command].call_control_id = calls[index].call_control_id;
-    Answer a = DialAnswer(calls[index]);
+    Reply a = DialAnswer(calls[index]);
     if (script.outcome == CallOutcome::kSlowDial) a.delay = script.dial_delay;
     if (script.outcome == CallOutcome::kDropDialAfterPlacing) a.drop = true;
     return a;
   }
 
-  Answer Action(const json::object& params, size_t command, const std::string& call_control_id,
-                const std::string& action) {
+  Reply Action(const json::object& params, size_t command, const std::string& call_control_id,
+               const std::string& action) {
     const std::string command_id = Param(params, "command_id");
     const std::string client_state = Param(params, "client_state");
     {
@@ -710,6 +732,7 @@ struct FakeTelnyx::State : std::enable_shared_from_this<FakeTelnyx::State> {
     if (speaks && call.state != CallState::kAnswered) return Invalid("The call has not been answered yet.");
     if (!command_id.empty()) extra.command_ids.insert(command_id);
     if (!client_state.empty()) call.client_state = client_state;
+    if (speaks) call.spoken.push_back(Param(params, "payload"));
     if (action == "hangup") {
       Hangup(index, call.state == CallState::kRinging ? "originator_cancel" : "normal_clearing", "caller");
     } else if (action == "answer") {
@@ -747,7 +770,7 @@ struct FakeTelnyx::State : std::enable_shared_from_this<FakeTelnyx::State> {
     const std::string action_name = c.action;
     const size_t index = RecordCommand(std::move(c));
 
-    Answer answer;
+    Reply answer;
     absl::StatusOr<json::object> params = json::object();
     if (!request.body.empty()) params = ParseJsonObject(request.body, "request");
     if (!authorized) {
@@ -764,7 +787,7 @@ struct FakeTelnyx::State : std::enable_shared_from_this<FakeTelnyx::State> {
     return Respond(index, std::move(answer));
   }
 
-  http::Response Respond(size_t index, Answer answer) {
+  http::Response Respond(size_t index, Reply answer) {
     if (answer.delay > absl::ZeroDuration() && !Wait(answer.delay)) answer.drop = true;  // stopping
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -869,6 +892,33 @@ bool FakeTelnyx::EndCall(std::string_view call_control_id, std::string_view hang
   std::lock_guard<std::mutex> lock(state_->mu);
   auto it = state_->call_index.find(call_control_id);
   return it != state_->call_index.end() && state_->Hangup(it->second, std::string(hangup_cause), "callee");
+}
+
+bool FakeTelnyx::Answer(std::string_view call_control_id) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto it = state_->call_index.find(call_control_id);
+  if (it == state_->call_index.end() || state_->calls[it->second].state != CallState::kRinging) return false;
+  state_->AnswerCall(it->second);
+  state_->changed.notify_all();
+  return true;
+}
+
+bool FakeTelnyx::Decline(std::string_view call_control_id) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto it = state_->call_index.find(call_control_id);
+  if (it == state_->call_index.end() || state_->calls[it->second].state != CallState::kRinging) return false;
+  return state_->Hangup(it->second, "call_rejected", "callee");
+}
+
+bool FakeTelnyx::PressDigit(std::string_view call_control_id, std::string_view digit) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto it = state_->call_index.find(call_control_id);
+  if (it == state_->call_index.end() || digit.empty()) return false;
+  const Call& call = state_->calls[it->second];
+  if (call.state != CallState::kAnswered || !call.gathering) return false;
+  state_->EndGather(it->second, std::string(digit), /*timed_out=*/false);
+  state_->changed.notify_all();
+  return true;
 }
 
 std::vector<FakeTelnyx::Command> FakeTelnyx::Commands() const {

@@ -1,6 +1,7 @@
 // A Telnyx Call Control v2 API on loopback, for integration tests and the local simulator: it takes the
 // commands the telephony service sends the way api.telnyx.com does (commands.h lists the facts), plays each
-// call from a per-number script, and posts the call's webhooks, signed like Telnyx's, to a webhook URL.
+// call from a per-number script (or lets a person play it: kInteractive), and posts the call's webhooks,
+// signed like Telnyx's, to a webhook URL.
 //
 //   auto telnyx = FakeTelnyx::Start({.webhook_url = "http://127.0.0.1:8081/telnyx/webhook",
 //                                    .time_scale = 0.01});
@@ -27,11 +28,20 @@
 //   call.machine.detection.ended {result human | machine} amd_after later, when the dial asked for AMD;
 //   on gather_using_speak: call.gather.ended {digits, status valid (invalid if the digit is not in
 //   valid_digits)} press_after later, or {digits "", status timeout} after timeout_millis x maximum_tries
-//   (Telnyx's defaults 60000 x 3) for kNoDigit and kMachine;
+//   (Telnyx's defaults 60000 x 3) for kNoDigit, kMachine and kInteractive (unless PressDigit comes first);
 //   on speak: call.speak.started, then call.speak.ended {status completed} speak_time later;
 //   call.hangup {hangup_cause, hangup_source, start_time, end_time}: normal_clearing/caller on our hangup
 //   (originator_cancel while ringing), user_busy/callee for kBusy, timeout/caller for kNoAnswer,
-//   normal_clearing/callee for EndCall.
+//   normal_clearing/callee for EndCall, call_rejected/callee for Decline.
+// kInteractive (CallScript::Interactive()): a person plays the callee through the fake's methods, no timers
+// for them: the call rings (after call.initiated) until Answer (call.answered, then AMD human amd_after later
+// when asked for), Decline (call.hangup call_rejected/callee) or its timeout_secs (call.hangup
+// timeout/caller); an answered call's gather_using_speak waits for PressDigit (call.gather.ended {digits,
+// status valid | invalid} at once) or its timeout_millis x maximum_tries (status timeout); EndCall hangs up
+// as the callee at any time. Answer and Decline also take a scripted call that is still ringing, and
+// PressDigit any gather in progress (it ends it at once, before the scripted press or timeout).
+// Call::spoken keeps the payload of every gather_using_speak and speak the call took (what the callee
+// heard); Call::gathering says a gather waits for a digit.
 // Each webhook: JSON as commands.h BuildWebhookBody makes it, headers telnyx-signature-ed25519 and
 // telnyx-timestamp (SignWebhook over "<timestamp>|<body>" with signing_seed). A call's webhooks are posted
 // one at a time in order; a delivery the receiver does not answer 2xx is retried after each of
@@ -91,6 +101,7 @@ enum class CallOutcome {
   kSlowDial,              // the call is placed at once, the dial answered after dial_delay; then kPressDigit
   kDropDial,              // the connection is closed without an answer; no call
   kDropDialAfterPlacing,  // the call is placed, then the connection is closed; then kPressDigit
+  kInteractive,           // rings until Answer, Decline or timeout_secs; gathers wait for PressDigit
 };
 
 // How calls to one number go. Delays are simulated time (scaled by time_scale) unless noted.
@@ -119,6 +130,7 @@ struct CallScript {
   static CallScript SlowDial(absl::Duration delay);
   static CallScript DropDial();
   static CallScript DropDialAfterPlacing();
+  static CallScript Interactive();
 };
 
 struct FakeTelnyxOptions {
@@ -176,6 +188,9 @@ class FakeTelnyx {
     int timeout_secs = 30;
     CallScript script;
     CallState state = CallState::kRinging;
+    // The payload of every gather_using_speak and speak the call took, in order: what the callee heard.
+    std::vector<std::string> spoken;
+    bool gathering = false;    // a gather_using_speak is in progress, waiting for a digit
     std::string hangup_cause;  // once ended
     std::string hangup_source;
     absl::Time placed_at;
@@ -223,6 +238,17 @@ class FakeTelnyx {
   // The callee hangs up now (call.hangup `hangup_cause`, hangup_source callee). False if the call is not
   // live.
   bool EndCall(std::string_view call_control_id, std::string_view hangup_cause = "normal_clearing");
+  // The callee of a ringing call picks up: call.answered (and AMD human amd_after later when the dial asked
+  // for it). False if the call is unknown or not ringing.
+  bool Answer(std::string_view call_control_id);
+  // The callee rejects a ringing call: call.hangup call_rejected, hangup_source callee. False if the call is
+  // unknown or not ringing.
+  bool Decline(std::string_view call_control_id);
+  // The callee presses `digit` (the key or keys, as call.gather.ended reports them) while a gather is in
+  // progress: call.gather.ended {digits, status valid, or invalid when a key is not in the gather's
+  // valid_digits} at once. False (and nothing happens) if the call is unknown, not answered, no gather is in
+  // progress, or `digit` is empty.
+  bool PressDigit(std::string_view call_control_id, std::string_view digit);
 
   // Every command so far, in arrival order; the dials among them.
   std::vector<Command> Commands() const;

@@ -304,6 +304,98 @@ TEST_F(FakeBotApiTest, CallbackAnswersAndWebhook) {
   EXPECT_EQ(parsed->pending_update_count, 0);
 }
 
+TEST_F(FakeBotApiTest, WebhookOfShowsWhatSetWebhookSet) {
+  EXPECT_FALSE(api_->WebhookOf(kToken).has_value());
+  ASSERT_TRUE(Call("setWebhook", tg::SetWebhookBody("http://127.0.0.1:1/webhook/main", "s3cret", false,
+                                                    std::vector<std::string>{"message", "callback_query"}))
+                  .ok);
+  std::optional<tg::FakeBotApi::Webhook> webhook = api_->WebhookOf(kToken);
+  ASSERT_TRUE(webhook.has_value());
+  EXPECT_EQ(webhook->url, "http://127.0.0.1:1/webhook/main");
+  EXPECT_EQ(webhook->secret_token, "s3cret");
+  EXPECT_EQ(webhook->allowed_updates, (std::vector<std::string>{"message", "callback_query"}));
+  EXPECT_FALSE(api_->WebhookOf(kOtherToken).has_value());
+  EXPECT_FALSE(api_->WebhookOf("999:nope").has_value());
+
+  // A refused setWebhook changes nothing; a new one without a secret has none.
+  EXPECT_FALSE(
+      Call("setWebhook", absl::StatusOr<std::string>(R"({"url":"http://e/x","secret_token":"bad token"})"))
+          .ok);
+  EXPECT_EQ(api_->WebhookOf(kToken)->secret_token, "s3cret");
+  ASSERT_TRUE(Call("setWebhook", tg::SetWebhookBody("http://127.0.0.1:2/webhook/other", "")).ok);
+  EXPECT_EQ(api_->WebhookOf(kToken)->url, "http://127.0.0.1:2/webhook/other");
+  EXPECT_EQ(api_->WebhookOf(kToken)->secret_token, "");
+
+  ASSERT_TRUE(Call("deleteWebhook", absl::StatusOr<std::string>("{}")).ok);
+  EXPECT_FALSE(api_->WebhookOf(kToken).has_value());
+}
+
+TEST_F(FakeBotApiTest, ReplyKeyboardIsShownUntilRemoved) {
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), "");
+  const tg::ReplyKeyboard share{.rows = {{{.text = "Поделиться номером", .request_contact = true}}},
+                                .one_time_keyboard = true};
+  ASSERT_TRUE(Send("42", "Поделитесь номером", share).ok);
+  const std::string shown = R"([[{"text":"Поделиться номером","request_contact":true}]])";
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), shown);
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "43"), "");       // another chat
+  EXPECT_EQ(api_->ReplyKeyboardOf(kOtherToken, "42"), "");  // another bot
+  // A reply keyboard is not part of the Message.
+  EXPECT_EQ(api_->FindMessage(kToken, "42", 1)->inline_keyboard_json, "");
+
+  // An inline keyboard, or none, leaves it shown.
+  ASSERT_TRUE(Send("42", "Тревога", tg::InlineKeyboard{{{"Беру", "ack:1"}}}).ok);
+  ASSERT_TRUE(Send("42", "Просто текст").ok);
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), shown);
+  // A refused message changes nothing.
+  api_->BlockChat("42");
+  EXPECT_FALSE(Send("42", "x", tg::RemoveKeyboard{}).ok);
+  api_->UnblockChat("42");
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), shown);
+
+  // reply_markup as JSON text in a form; buttons given as strings.
+  absl::StatusOr<http::ClientResponse> response = client_.PostForm(
+      Url("sendMessage"),
+      {{"chat_id", "42"}, {"text", "Да или нет?"}, {"reply_markup", R"({"keyboard":[["Да","Нет"],[]]})"}});
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), R"([[{"text":"Да"},{"text":"Нет"}]])");
+  EXPECT_EQ(Call("sendMessage", absl::StatusOr<std::string>(
+                                    R"({"chat_id":42,"text":"x","reply_markup":{"keyboard":[[7]]}})"))
+                .description,
+            "Bad Request: can't parse keyboard button: KeyboardButton must be a String or an Object");
+  EXPECT_EQ(Call("sendMessage",
+                 absl::StatusOr<std::string>(R"({"chat_id":42,"text":"x","reply_markup":{"keyboard":{}}})"))
+                .description,
+            "Bad Request: field \"keyboard\" of the ReplyKeyboardMarkup must be an Array");
+
+  ASSERT_TRUE(Send("42", "Спасибо", tg::RemoveKeyboard{}).ok);
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), "");
+}
+
+TEST_F(FakeBotApiTest, ChatShowsTheMessagesAsEdited) {
+  ASSERT_TRUE(Send("42", "ALERT", tg::InlineKeyboard{{{"Беру", "ack:1"}}}).ok);
+  ASSERT_TRUE(Send("42", "second").ok);
+  ASSERT_TRUE(Send("43", "elsewhere").ok);
+  ASSERT_TRUE(Call("sendMessage", tg::SendMessageBody("42", "other bot"), kOtherToken).ok);
+  ASSERT_TRUE(Call("editMessageText", tg::EditMessageTextBody("42", 1, "Взял Пётр")).ok);
+
+  const std::vector<tg::FakeBotApi::Message> chat = api_->Chat(kToken, "42");
+  ASSERT_EQ(chat.size(), 2u);
+  EXPECT_EQ(chat[0].message_id, 1);
+  EXPECT_EQ(chat[0].text, "Взял Пётр");
+  EXPECT_EQ(chat[0].inline_keyboard_json, "");  // the edit carried none
+  EXPECT_TRUE(chat[0].edit_date.has_value());
+  EXPECT_EQ(chat[0].bot_id, "111111");
+  EXPECT_EQ(chat[1].message_id, 2);
+  EXPECT_EQ(chat[1].text, "second");
+  EXPECT_FALSE(chat[1].edit_date.has_value());
+  ASSERT_EQ(api_->Chat(kOtherToken, "42").size(), 1u);
+  EXPECT_EQ(api_->Chat(kOtherToken, "42")[0].text, "other bot");
+  EXPECT_EQ(api_->Chat(kToken, "43").size(), 1u);
+  EXPECT_TRUE(api_->Chat(kToken, "44").empty());
+  EXPECT_TRUE(api_->Chat("999:nope", "42").empty());
+}
+
 TEST_F(FakeBotApiTest, ScriptedRateLimitCarriesRetryAfter) {
   api_->Script({"sendMessage", "7", 1, tg::Fault::RateLimited(3)});
   absl::StatusOr<http::ClientResponse> response =

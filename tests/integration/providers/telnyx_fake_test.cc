@@ -567,6 +567,199 @@ TEST_F(TelnyxFakeTest, FakeDefaultWebhookUrlAndEndCall) {
   EXPECT_EQ(receiver_.Count(placed->provider_call_id, "call.machine.detection.ended"), 0u);
 }
 
+// kInteractive: a person plays the callee. Real time here (time_scale 1), so nothing the test waits for
+// times out under it; AMD answers quickly.
+class TelnyxInteractiveTest : public TelnyxFakeTest {
+ protected:
+  void SetUp() override {
+    receiver_.Start();
+    StartFake({.time_scale = 1.0, .amd_after = absl::Milliseconds(20)});
+    fake_->Script(kTo, CallScript::Interactive());
+  }
+
+  // Waits until the fake's record of the call satisfies `done`.
+  bool WaitForCall(const std::string& id, const std::function<bool(const FakeTelnyx::Call&)>& done) {
+    return fake_->WaitFor(
+        [&](const FakeTelnyx::View& v) {
+          return std::any_of(v.calls.begin(), v.calls.end(),
+                             [&](const FakeTelnyx::Call& c) { return c.call_control_id == id && done(c); });
+        },
+        kWait);
+  }
+
+  // Posts a command to the call as the provider would.
+  http::ClientResponse Post(const std::string& id, std::string_view action, std::string body) {
+    http::ClientRequest request;
+    request.method = "POST";
+    request.url = fake_->base_url() + "/v2/calls/" + id + "/actions/" + std::string(action);
+    request.headers = {{"Authorization", std::string("Bearer ") + tx::kFakeApiKey},
+                       {"Content-Type", "application/json"}};
+    request.body = std::move(body);
+    absl::StatusOr<http::ClientResponse> response = client_.Do(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.value_or(http::ClientResponse());
+  }
+
+  // The last event of `type` the receiver got for the call.
+  CallEvent Last(const std::string& id, std::string_view type) {
+    const std::vector<CallEvent> events = receiver_.Events(id);
+    for (auto it = events.rbegin(); it != events.rend(); ++it) {
+      if (it->provider_event_type() == type) return *it;
+    }
+    ADD_FAILURE() << "no " << type;
+    return CallEvent();
+  }
+};
+
+TEST_F(TelnyxInteractiveTest, AnswerGatherPressDigit) {
+  TelnyxProvider provider = Provider();
+  const DialRequest request = Request("40");
+  absl::StatusOr<PlacedCall> placed = provider.Dial(request);
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  const std::string id = placed->provider_call_id;
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.initiated"));
+  // It rings until the person answers: nothing to press yet.
+  EXPECT_EQ(fake_->FindCall(id)->state, FakeTelnyx::CallState::kRinging);
+  EXPECT_FALSE(fake_->PressDigit(id, "1"));
+
+  ASSERT_TRUE(fake_->Answer(id));
+  EXPECT_FALSE(fake_->Answer(id)) << "answered already";
+  EXPECT_FALSE(fake_->Decline(id)) << "no longer ringing";
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.answered"));
+  EXPECT_FALSE(fake_->PressDigit(id, "1")) << "no gather in progress";
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.machine.detection.ended"));
+  EXPECT_EQ(Last(id, "call.machine.detection.ended").status(), "human");
+
+  ASSERT_TRUE(provider.StartPrompt(RefOf(request, *placed), PromptOf(request)).ok());
+  ASSERT_TRUE(WaitForCall(id, [](const FakeTelnyx::Call& c) { return c.gathering; }));
+  EXPECT_EQ(fake_->FindCall(id)->spoken, std::vector<std::string>{request.speak_text});
+  EXPECT_FALSE(fake_->PressDigit(id, "")) << "nothing pressed";
+  ASSERT_TRUE(fake_->PressDigit(id, "1"));
+  EXPECT_FALSE(fake_->FindCall(id)->gathering);
+  EXPECT_FALSE(fake_->PressDigit(id, "1")) << "the gather is over";
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.gather.ended"));
+  const CallEvent gather = Last(id, "call.gather.ended");
+  EXPECT_EQ(gather.digits(), "1");
+  EXPECT_EQ(gather.status(), "valid");
+  const std::vector<CallEvent> events = receiver_.Events(id);
+  EXPECT_EQ(IndexOf(events, "call.initiated"), 0);
+  EXPECT_LT(IndexOf(events, "call.answered"), IndexOf(events, "call.gather.ended"));
+  EXPECT_EQ(receiver_.Count(id, "call.gather.ended"), 1u);
+
+  // A speak is heard too, after the prompt.
+  EXPECT_EQ(Post(id, "speak", R"({"payload":"Спасибо","voice":"AWS.Polly.Tatyana"})").status, 200);
+  EXPECT_EQ(fake_->FindCall(id)->spoken, (std::vector<std::string>{request.speak_text, "Спасибо"}));
+
+  // The person hangs up.
+  ASSERT_TRUE(fake_->EndCall(id));
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.hangup"));
+  EXPECT_EQ(Last(id, "call.hangup").hangup_cause(), "normal_clearing");
+  EXPECT_EQ(fake_->FindCall(id)->hangup_source, "callee");
+  EXPECT_FALSE(fake_->Answer(id));
+  EXPECT_FALSE(fake_->PressDigit(id, "1"));
+}
+
+TEST_F(TelnyxInteractiveTest, DeclineRejectsTheCall) {
+  TelnyxProvider provider = Provider();
+  absl::StatusOr<PlacedCall> placed = provider.Dial(Request("41"));
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  const std::string id = placed->provider_call_id;
+  ASSERT_TRUE(fake_->Decline(id));
+  EXPECT_FALSE(fake_->Decline(id));
+  EXPECT_FALSE(fake_->Answer(id));
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.hangup"));
+  EXPECT_EQ(Last(id, "call.hangup").hangup_cause(), "call_rejected");
+  // The fake records the delivery once the receiver's answer is back.
+  ASSERT_TRUE(fake_->WaitFor(
+      [&](const FakeTelnyx::View& v) {
+        return std::any_of(v.webhooks.begin(), v.webhooks.end(), [&](const FakeTelnyx::Webhook& w) {
+          return w.call_control_id == id && w.event_type == "call.hangup";
+        });
+      },
+      kWait));
+  const FakeTelnyx::Webhook hangup = fake_->WebhooksFor(id).back();
+  EXPECT_EQ(hangup.event_type, "call.hangup");
+  EXPECT_NE(hangup.body.find(R"("hangup_source":"callee")"), std::string::npos) << hangup.body;
+  EXPECT_NE(hangup.body.find(R"("sip_hangup_cause":"603")"), std::string::npos) << hangup.body;
+  EXPECT_EQ(receiver_.Count(id, "call.answered"), 0u);
+  const std::optional<FakeTelnyx::Call> call = fake_->FindCall(id);
+  EXPECT_EQ(call->state, FakeTelnyx::CallState::kEnded);
+  EXPECT_EQ(call->hangup_cause, "call_rejected");
+  EXPECT_EQ(call->hangup_source, "callee");
+  // Calls the fake never placed.
+  EXPECT_FALSE(fake_->Answer("v3:unknown"));
+  EXPECT_FALSE(fake_->Decline("v3:unknown"));
+  EXPECT_FALSE(fake_->PressDigit("v3:unknown", "1"));
+}
+
+TEST_F(TelnyxInteractiveTest, InvalidDigit) {
+  TelnyxProvider provider = Provider();
+  const DialRequest request = Request("42");  // valid_digits "1"
+  absl::StatusOr<PlacedCall> placed = provider.Dial(request);
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  const std::string id = placed->provider_call_id;
+  ASSERT_TRUE(fake_->Answer(id));
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.answered"));
+  ASSERT_TRUE(provider.StartPrompt(RefOf(request, *placed), PromptOf(request)).ok());
+  ASSERT_TRUE(fake_->PressDigit(id, "2"));
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.gather.ended"));
+  const CallEvent gather = Last(id, "call.gather.ended");
+  EXPECT_EQ(gather.digits(), "2");
+  EXPECT_EQ(gather.status(), "invalid");
+  // The service prompts again; this time the right key.
+  ASSERT_TRUE(
+      Post(id, "gather_using_speak",
+           R"({"payload":"Ещё раз","voice":"AWS.Polly.Tatyana","valid_digits":"1","command_id":"g2"})")
+          .status == 200);
+  ASSERT_TRUE(fake_->PressDigit(id, "1"));
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.gather.ended", 2));
+  EXPECT_EQ(Last(id, "call.gather.ended").status(), "valid");
+  EXPECT_EQ(fake_->FindCall(id)->spoken, (std::vector<std::string>{request.speak_text, "Ещё раз"}));
+}
+
+// Scaled time: no one answers, or no one presses.
+TEST_F(TelnyxFakeTest, InteractiveUnansweredTimesOut) {
+  fake_->Script(kTo, CallScript::Interactive());
+  TelnyxProvider provider = Provider();
+  DialRequest request = Request("43");
+  request.ring_timeout = absl::Seconds(5);  // 50 ms here
+  const absl::Time start = absl::Now();
+  absl::StatusOr<PlacedCall> placed = provider.Dial(request);
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  const std::string id = placed->provider_call_id;
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.hangup"));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(50));
+  const std::vector<CallEvent> events = receiver_.Events(id);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].provider_event_type(), "call.initiated");
+  EXPECT_EQ(events[1].hangup_cause(), "timeout");
+  EXPECT_EQ(fake_->FindCall(id)->hangup_source, "caller");
+  EXPECT_FALSE(fake_->Answer(id));
+  EXPECT_FALSE(fake_->Decline(id));
+}
+
+TEST_F(TelnyxFakeTest, InteractiveGatherTimesOut) {
+  fake_->Script(kTo, CallScript::Interactive());
+  TelnyxProvider provider = Provider();
+  DialRequest request = Request("44");
+  request.ring_timeout = absl::Seconds(600);
+  absl::StatusOr<PlacedCall> placed = provider.Dial(request);
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  const std::string id = placed->provider_call_id;
+  ASSERT_TRUE(fake_->Answer(id));
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.answered"));
+  ASSERT_TRUE(provider.StartPrompt(RefOf(request, *placed), PromptOf(request)).ok());
+  // 5000 ms x 3 tries, scaled: 150 ms.
+  ASSERT_TRUE(receiver_.WaitFor(id, "call.gather.ended"));
+  const std::vector<CallEvent> events = receiver_.Events(id);
+  const CallEvent& gather = events[static_cast<size_t>(IndexOf(events, "call.gather.ended"))];
+  EXPECT_EQ(gather.status(), "timeout");
+  EXPECT_EQ(gather.digits(), "");
+  EXPECT_FALSE(fake_->FindCall(id)->gathering);
+  EXPECT_FALSE(fake_->PressDigit(id, "1"));
+  EXPECT_TRUE(provider.Hangup(RefOf(request, *placed)).ok());
+}
+
 TEST_F(TelnyxFakeTest, RingTimeoutIsRoundedUpAndClamped) {
   TelnyxProvider provider = Provider();
   const std::pair<absl::Duration, int64_t> kCases[] = {
