@@ -39,8 +39,12 @@ test-sanitize: deps
 	@cd $(SANITIZE_DIR) && rm -f ctest-results.xml && \
 	  ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure --output-junit ctest-results.xml -L 'unit|contract'
 
-run: build
-	@scripts/run-local.sh
+# Builds only the processes it starts (a fresh clone's first `make run` skips the tests' build).
+RUN_TARGETS := protectogram-edge protectogram-incident protectogram-notification protectogram-telephony \
+  protectogram-migrate protectogram-sim
+run: configure
+	@cmake --build $(BUILD_DIR) -j$$(nproc) --target $(RUN_TARGETS)
+	@BUILD_DIR=$(BUILD_DIR) scripts/run-local.sh
 
 format:
 	@git ls-files '*.h' '*.cc' | xargs clang-format -i

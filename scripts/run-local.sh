@@ -194,7 +194,8 @@ trap 'stop_all $?' EXIT
 
 start incident DATABASE_URL="$(role_url incident)" GRPC_PORT="$incident_port" METRICS_PORT="$incident_metrics"
 start notification DATABASE_URL="$(role_url notification)" GRPC_PORT="$notification_port" \
-  METRICS_PORT="$notification_metrics" TELEGRAM_API_BASE_URL="http://127.0.0.1:$tg_port"
+  METRICS_PORT="$notification_metrics" TELEGRAM_API_BASE_URL="http://127.0.0.1:$tg_port" \
+  WHATSAPP_API_BASE_URL="http://127.0.0.1:$whatsapp_port"
 start telephony DATABASE_URL="$(role_url telephony)" GRPC_PORT="$telephony_port" METRICS_PORT="$telephony_metrics" \
   "${telephony_env[@]}"
 start edge DATABASE_URL="$(role_url edge)" HTTP_PORT="$edge_port" \

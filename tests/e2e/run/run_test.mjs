@@ -202,6 +202,30 @@ try {
   check(s0.ready === true, 'the demo is seeded');
   check(JSON.stringify(s0.people.map((p) => p.key)) === '["anna","boris","vera","gleb"]', 'the demo family is there');
 
+  // The console's API refuses bad input with a clear status and changes nothing.
+  {
+    const post = async (path, body) => {
+      const r = await fetch(`${consoleUrl}${path}`, { method: 'POST', body });
+      return [r.status, (await r.json()).error || ''];
+    };
+    const before = JSON.stringify((await state()).people.map((p) => p.chat.length));
+    const cases = [
+      ['/api/people/nobody/text', '{"text":"hi"}', 404, /no person/],
+      ['/api/people/anna/text', '{"text":', 400, /not a JSON object/],
+      ['/api/people/anna/text', '{"text":"   "}', 400, /empty/],
+      ['/api/people/anna/button', '{"data":"ack:1"}', 400, /message_id/],
+      ['/api/people/anna/phone', '{"mode":"sometimes"}', 400, /unknown phone mode/],
+      ['/api/people/anna/dance', '{}', 404, /no action/],
+      ['/api/calls/v3:nope/answer', '{}', 404, /no call/],
+      ['/api/calls/v3:nope/digit', '{"digit":"x"}', 400, /not a key/],
+    ];
+    for (const [path, body, status, message] of cases) {
+      const [got, error] = await post(path, body);
+      check(got === status && message.test(error), `POST ${path} ${body} -> ${status} (got ${got} "${error}")`);
+    }
+    check(JSON.stringify((await state()).people.map((p) => p.chat.length)) === before, 'refused actions changed no chat');
+  }
+
   // The browser test: a panic to acknowledgement through the page.
   const browser = spawn('node', [join(root, 'tests/e2e/run/console_test.mjs'), consoleUrl, join(artifacts, 'console.png')],
                         { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -209,6 +233,13 @@ try {
   check(browserCode === 0, `the browser test passes (screenshot: ${join(artifacts, 'console.png')})`);
 
   await panicAcknowledgedWithTheButton();
+
+  // A call that is over takes no more actions (409).
+  {
+    const ended = person(await state(), 'boris').calls.find((c) => c.state === 'ended');
+    const r = ended && (await fetch(`${consoleUrl}/api/calls/${encodeURIComponent(ended.id)}/answer`, { method: 'POST', body: '{}' }));
+    check(ended && r.status === 409, `answering an ended call is refused with 409 (got ${r && r.status})`);
+  }
 
   // SIGINT to the script alone.
   const pidsA = children();
