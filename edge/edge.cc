@@ -20,6 +20,8 @@ namespace protectogram::edge {
 namespace {
 
 constexpr char kInboxTable[] = "edge.inbox_events";
+// The services the edge forwards to, as GET /health and edge_service_up name them.
+constexpr const char* kServiceNames[] = {"incident", "notification", "telephony"};
 // An empty TwiML document: Twilio wants TwiML back from voice and messaging webhooks; this one says nothing
 // more (no reply message; the call's next step comes from the telephony service).
 constexpr char kEmptyTwiml[] = R"(<?xml version="1.0" encoding="UTF-8"?><Response/>)";
@@ -87,9 +89,9 @@ absl::StatusOr<std::unique_ptr<Edge>> Edge::Create(EdgeOptions options) {
   edge->forwarder_ = std::make_unique<Forwarder>(edge->incident_channel_, edge->telephony_channel_,
                                                  config.forward_timeout, &edge->metrics_);
   edge->service_health_ = std::make_unique<ServiceHealth>(
-      std::vector<ServiceHealth::Target>{{"incident", edge->incident_channel_},
-                                         {"notification", edge->notification_channel_},
-                                         {"telephony", edge->telephony_channel_}},
+      std::vector<ServiceHealth::Target>{{kServiceNames[0], edge->incident_channel_},
+                                         {kServiceNames[1], edge->notification_channel_},
+                                         {kServiceNames[2], edge->telephony_channel_}},
       config.ready_timeout);
 
   if (edge->options_.run_relay && config.relay_threads > 0) {
@@ -162,7 +164,17 @@ Edge::Edge(EdgeOptions options)
                               "Webhook events the edge answered 200 for, by provider and outcome (stored, "
                               "duplicate, ignored).",
                               {"provider", "outcome"})),
-      http_observer_(kernel::HttpMetricsObserver(metrics_)) {
+      http_observer_(kernel::HttpMetricsObserver(metrics_)),
+      service_up_(
+          metrics_.AddGauge("edge_service_up",
+                            "1 when the service answered the edge's last gRPC health check with SERVING, "
+                            "else 0 (checked about once a second, with the readiness probe).",
+                            {"service"})) {
+  dependencies_.postgres = "unknown";
+  for (const char* name : kServiceNames) {
+    dependencies_.services.emplace_back(name, "UNKNOWN");
+    service_up_.WithLabels({name}).Set(0);  // exposed from the start
+  }
   // Looked up once: the hot path only increments.
   for (const WebhookRoute& route : WebhookRoutes()) {
     auto& row = accepted_children_.emplace_back();
@@ -213,15 +225,42 @@ uint16_t Edge::port() const { return server_->port(); }
 
 absl::Status Edge::CheckReady() {
   // Both at once: the probe takes about ready_timeout at worst.
-  std::future<absl::Status> services =
-      std::async(std::launch::async, [this] { return service_health_->Check(); });
-  absl::Status db = pool_->Ping();
-  absl::Status svc = services.get();
-  if (db.ok() && svc.ok()) return absl::OkStatus();
-  std::string message;
-  if (!db.ok()) message = absl::StrCat("postgres: ", std::string(db.message()));
-  if (!svc.ok()) absl::StrAppend(&message, message.empty() ? "" : "; ", std::string(svc.message()));
-  return absl::UnavailableError(message);
+  std::future<std::vector<ServiceHealth::Result>> checks =
+      std::async(std::launch::async, [this] { return service_health_->CheckEach(); });
+  const absl::Status db = pool_->Ping();
+  const std::vector<ServiceHealth::Result> services = checks.get();
+
+  Dependencies now;
+  now.postgres = db.ok() ? "ok" : "unavailable";
+  for (const ServiceHealth::Result& r : services) {
+    now.services.emplace_back(r.name, r.status);
+    service_up_.WithLabels({r.name}).Set(r.serving() ? 1 : 0);
+  }
+  Dependencies before;
+  {
+    std::lock_guard<std::mutex> lock(dependencies_mu_);
+    before = std::exchange(dependencies_, now);
+  }
+  // A service's reachability no longer moves readiness (whose changes the kernel logs), so its changes are
+  // logged here.
+  for (size_t i = 0; i < services.size(); ++i) {
+    const ServiceHealth::Result& r = services[i];
+    const bool known = i < before.services.size() && before.services[i].second != "UNKNOWN";
+    const bool was_serving = known && before.services[i].second == "SERVING";
+    if (r.serving() && known && !was_serving) {
+      kernel::LogInfo("edge: service is serving again", {{"upstream", r.name}});
+    } else if (!r.serving() && (!known || was_serving)) {
+      kernel::LogWarn("edge: service is not serving; its events wait in the inbox",
+                      {{"upstream", r.name}, {"status", r.status}, {"error", r.error}});
+    }
+  }
+  if (db.ok()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("postgres: ", std::string(db.message())));
+}
+
+Edge::Dependencies Edge::dependencies() const {
+  std::lock_guard<std::mutex> lock(dependencies_mu_);
+  return dependencies_;
 }
 
 http::Response Edge::Handle(const http::Request& request, std::string* route) const {
@@ -240,9 +279,17 @@ http::Router Edge::BuildRouter() {
   http::Router router;
   // Operations: liveness, readiness, metrics, version.
   kernel::AddOpsRoutes(router, &metrics_, options_.readiness, options_.metrics_enabled);
-  router.Add("GET", "/health", [](const http::Request&) {
-    return http::Response::Json(
-        200, absl::StrCat(R"({"status":"ok","version":")", std::string(kernel::Version()), R"("})"));
+  // The version, and what the last readiness probe found (no call to anything here).
+  router.Add("GET", "/health", [this](const http::Request&) {
+    const Dependencies deps = dependencies();
+    std::string body = absl::StrCat(R"({"status":"ok","version":")", std::string(kernel::Version()),
+                                    R"(","postgres":")", deps.postgres, R"(","services":{)");
+    for (size_t i = 0; i < deps.services.size(); ++i) {
+      absl::StrAppend(&body, i == 0 ? "" : ",", "\"", deps.services[i].first, "\":\"",
+                      deps.services[i].second, "\"");
+    }
+    body += "}}";
+    return http::Response::Json(200, std::move(body));
   });
 
   // The webhooks: one route per entry of the route table (routes.h).

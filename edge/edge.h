@@ -12,6 +12,7 @@
 //   GET  /whatsapp/webhook              hub.challenge
 //   POST /whatsapp/webhook              X-Hub-Signature-256   -> incident
 //   GET  /health, /health/live, /health/ready, /metrics (when enabled)
+//        (ready: Postgres answers; /health also reports each service's health check, cached by the probe)
 //   (and, through EdgeOptions::extra_routes, the REST call API, call_api.h, and the admin routes, admin_api.h)
 //
 // The answer to a webhook says only whether it is stored: 200 once it is committed (or was there already),
@@ -23,7 +24,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -77,8 +80,19 @@ class Edge {
   void Stop(absl::Time deadline = absl::Now() + absl::Seconds(5));
   uint16_t port() const;
 
-  // The readiness probe: Postgres answers and the three services answer their health check.
+  // The readiness probe: OK when Postgres answers a ping, which is all the edge needs to accept webhooks
+  // (what it accepts while a service is down waits in the inbox). On the way it asks the three services'
+  // health checks, in parallel with the ping, and keeps their answers for GET /health and edge_service_up;
+  // they never fail it. Takes about ready_timeout at worst.
   absl::Status CheckReady();
+
+  // What the last CheckReady found: "ok" / "unavailable" for Postgres and each service's status by name
+  // ("SERVING", "NOT_SERVING", "UNAVAILABLE"); "unknown" and "UNKNOWN" before the first probe.
+  struct Dependencies {
+    std::string postgres;
+    std::vector<std::pair<std::string, std::string>> services;  // incident, notification, telephony
+  };
+  Dependencies dependencies() const;
 
   // Answers a request as the server would (route, head checks, handler), without a socket: for tests.
   http::Response Handle(const http::Request& request, std::string* route = nullptr) const;
@@ -113,6 +127,9 @@ class Edge {
   std::shared_ptr<grpc::Channel> incident_channel_, telephony_channel_, notification_channel_;
   std::unique_ptr<Forwarder> forwarder_;
   std::unique_ptr<ServiceHealth> service_health_;
+  kernel::Gauge& service_up_;  // edge_service_up{service}
+  mutable std::mutex dependencies_mu_;
+  Dependencies dependencies_;  // guarded by dependencies_mu_
   std::unique_ptr<jobs::InboxRelay> relay_;
   std::unique_ptr<http::Router> router_;
   std::unique_ptr<http::Server> server_;

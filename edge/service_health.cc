@@ -14,11 +14,12 @@ namespace protectogram::edge {
 
 ServiceHealth::ServiceHealth(std::vector<Target> targets, absl::Duration timeout) : timeout_(timeout) {
   for (Target& t : targets) {
+    names_.push_back(t.name);
     targets_.push_back({std::move(t.name), grpc::health::v1::Health::NewStub(std::move(t.channel))});
   }
 }
 
-absl::Status ServiceHealth::Check() const {
+std::vector<ServiceHealth::Result> ServiceHealth::CheckEach() const {
   struct Call {
     grpc::ClientContext context;
     grpc::health::v1::HealthCheckRequest request;
@@ -50,13 +51,29 @@ absl::Status ServiceHealth::Check() const {
     }
     return true;
   });
-  std::vector<std::string> problems;
+  std::vector<Result> results;
   for (size_t i = 0; i < calls.size(); ++i) {
     const Call& c = *calls[i];
+    Result& r = results.emplace_back();
+    r.name = targets_[i].name;
     if (!c.status.ok()) {
-      problems.push_back(absl::StrCat(targets_[i].name, ": ", c.status.error_message()));
-    } else if (c.response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
-      problems.push_back(absl::StrCat(targets_[i].name, ": not serving"));
+      r.status = "UNAVAILABLE";
+      r.error = c.status.error_message().empty() ? absl::StrCat("gRPC status code ", c.status.error_code())
+                                                 : c.status.error_message();
+    } else {
+      r.status = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(c.response.status());
+    }
+  }
+  return results;
+}
+
+absl::Status ServiceHealth::Check() const {
+  std::vector<std::string> problems;
+  for (const Result& r : CheckEach()) {
+    if (!r.error.empty()) {
+      problems.push_back(absl::StrCat(r.name, ": ", r.error));
+    } else if (!r.serving()) {
+      problems.push_back(absl::StrCat(r.name, ": not serving"));
     }
   }
   if (problems.empty()) return absl::OkStatus();

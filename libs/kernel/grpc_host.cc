@@ -179,6 +179,11 @@ absl::Status GrpcHost::Start() {
   grpc::ServerBuilder builder;
   // Without this, gRPC sets SO_REUSEPORT and a second process on the same port starts "fine".
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Clients re-resolve a DNS name only when a connection drops: closing each connection after about two
+  // minutes (GOAWAY, gRPC adds +-10 % jitter; calls in flight get 30 s to finish) makes every caller's
+  // round_robin channel (kernel::ServiceChannel) find a replica added since, within that time.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 120000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30000);
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(&health_);

@@ -105,6 +105,19 @@ absl::Status CallService(Stub& stub,
 // DNS names (Fly's *.internal, whose addresses change when a machine is replaced) are re-resolved at most
 // once a second instead of gRPC's 30 s, for the same reason.
 //
+// Every address the target resolves to is a replica, and calls go round robin over those that are connected
+// (gRPC's "round_robin" policy; its default, "pick_first", would send everything to the first address that
+// answers). So a target that names several replicas spreads the calls over them all and skips one that is
+// down or restarting (its subchannel is not READY, so no call is picked for it; it is reconnected with the
+// back-off above): a Kubernetes headless Service ("protectogram-incident:50051", one A record per ready pod;
+// k8s/configmap.yaml), Fly's "<app>.internal:50051" (one AAAA record per machine), or an explicit list
+// "ipv4:127.0.0.1:5001,127.0.0.1:5002". When none is connected a call fails UNAVAILABLE (a wait_for_ready
+// call waits for one, until its deadline), as with a single address, for which nothing changes.
+// The health of a replica is not checked here (no healthCheckConfig): one that is up but not ready still
+// gets its share; a draining one sends GOAWAY and is dropped from the rotation. gRPC resolves a DNS name again
+// when a connection is lost, not on a timer; our servers (GrpcHost) close every connection after about two
+// minutes, so a replica added while the others stay connected is called within that time.
+//
 // No keepalive pings: our servers (GrpcHost) keep gRPC's default ping policy, which answers a client that
 // pings more often than every 5 minutes with GOAWAY "too_many_pings"; enabling it would need both sides.
 // Every call carries a deadline instead.

@@ -453,7 +453,10 @@ TEST_F(EdgeContractTest, UnconfiguredProvidersAnswer404NotConfiguredInDev) {
 TEST_F(EdgeContractTest, HealthAndMetrics) {
   http::Response health = Handle(MakeRequest("GET", "/health"));
   EXPECT_EQ(health.status, 200);
-  EXPECT_EQ(health.body, R"({"status":"ok","version":"0.1.0"})");
+  // No readiness probe has run: nothing is known of Postgres or the services yet.
+  EXPECT_EQ(health.body,
+            R"({"status":"ok","version":"0.1.0","postgres":"unknown","services":{"incident":"UNKNOWN",)"
+            R"("notification":"UNKNOWN","telephony":"UNKNOWN"}})");
   EXPECT_EQ(Handle(MakeRequest("GET", "/health/live")).body, R"({"status":"ok"})");
   EXPECT_EQ(Handle(MakeRequest("GET", "/health/ready")).status, 200);  // no Readiness given: always ready
   Handle(Post("/telegram/webhook?secret=wrong", {}, kTelegramUpdate));

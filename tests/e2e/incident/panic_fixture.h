@@ -1,7 +1,8 @@
 // The panic end-to-end fixture: every process of the product on the harness Postgres, the Telegram Bot API
 // and Telnyx faked at the network boundary, and helpers that act as the people do — through signed Telegram
 // updates posted to the edge — and look at what they received (the Telegram fake's chats, the Telnyx fake's
-// calls). Shared by panic_e2e_test.cc and the benchmark.
+// calls). Shared by panic_e2e_test.cc, scale_out_e2e_test.cc (second replicas of every process: the
+// *Replica starters, the *_target_ addresses, more_edge_ports_) and the benchmark.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -74,6 +75,7 @@ class PanicE2eTest : public test::PgTest {
   }
 
   void TearDown() override {
+    replicas_.clear();
     for (auto& p : incident_) p.reset();
     telephony_.reset();
     notification_.reset();
@@ -86,6 +88,10 @@ class PanicE2eTest : public test::PgTest {
 
   // Extra settings for the incident processes (e.g. a shorter reminder interval).
   std::map<std::string, std::string> incident_env_;
+  // Where the processes send (INCIDENT_ADDR, NOTIFICATION_ADDR, TELEPHONY_ADDR; set before starting them):
+  // "" is the one replica on ports_.<service>; a scale-out test names several, as one gRPC target
+  // ("ipv4:127.0.0.1:P1,127.0.0.1:P2"), which kernel::ServiceChannel balances round robin.
+  std::string incident_target_, notification_target_, telephony_target_;
   // The Telnyx fake's time_scale (set before StartAll): 0.02 plays a 25 s ring in 0.5 s; 1.0 lets a call
   // ring for real (a call that must still ring when the test acts on it).
   double telnyx_time_scale_ = 0.02;
@@ -110,9 +116,10 @@ class PanicE2eTest : public test::PgTest {
             {"DATABASE_URL", db_url_for_role("protectogram_" + role)},
             {"METRICS_PORT", std::to_string(metrics_port)},
             {"ADMIN_TOKEN", kAdminToken},
-            {"INCIDENT_ADDR", Addr(ports_.incident)},
-            {"NOTIFICATION_ADDR", Addr(ports_.notification)},
-            {"TELEPHONY_ADDR", Addr(ports_.telephony)},
+            {"INCIDENT_ADDR", incident_target_.empty() ? Addr(ports_.incident) : incident_target_},
+            {"NOTIFICATION_ADDR",
+             notification_target_.empty() ? Addr(ports_.notification) : notification_target_},
+            {"TELEPHONY_ADDR", telephony_target_.empty() ? Addr(ports_.telephony) : telephony_target_},
             {"PUBLIC_BASE_URL", EdgeUrl()},
             {"TELEGRAM_BOT_TOKEN", kBotToken},
             {"TELEGRAM_WEBHOOK_SECRET", kWebhookSecret},
@@ -120,30 +127,42 @@ class PanicE2eTest : public test::PgTest {
   }
 
   void StartEdge() {
-    auto env = CommonEnv("edge");
-    env["HTTP_PORT"] = std::to_string(ports_.edge);
-    env["TELNYX_PUBLIC_KEY"] = providers::telnyx::kFakePublicKey;
-    env["EDGE_FORWARD_RETRY_MAX_MS"] = "200";
-    env["SECRET_KEY"] = "e2e-secret-key-of-at-least-32-characters";
     edge_ = std::make_unique<testing::ChildProcess>(testing::BinaryPath("protectogram-edge"),
-                                                    std::vector<std::string>{}, env);
+                                                    std::vector<std::string>{}, EdgeEnv("edge", ports_.edge));
     ASSERT_TRUE(WaitUntil([&] { return testing::HttpGet(ports_.edge, "/health/live") == 200; }))
         << edge_->Output();
   }
+  std::map<std::string, std::string> EdgeEnv(const std::string& process, int http_port) {
+    auto env = CommonEnv("edge", process);
+    env["HTTP_PORT"] = std::to_string(http_port);
+    env["TELNYX_PUBLIC_KEY"] = providers::telnyx::kFakePublicKey;
+    env["EDGE_FORWARD_RETRY_MAX_MS"] = "200";
+    env["SECRET_KEY"] = "e2e-secret-key-of-at-least-32-characters";
+    return env;
+  }
 
   void StartNotification() {
-    auto env = CommonEnv("notification");
-    env["GRPC_PORT"] = std::to_string(ports_.notification);
+    notification_ = std::make_unique<testing::ChildProcess>(
+        testing::BinaryPath("protectogram-notification"), std::vector<std::string>{},
+        NotificationEnv("notification", ports_.notification));
+  }
+  std::map<std::string, std::string> NotificationEnv(const std::string& process, int grpc_port) {
+    auto env = CommonEnv("notification", process);
+    env["GRPC_PORT"] = std::to_string(grpc_port);
     env["TELEGRAM_API_BASE_URL"] = telegram_->base_url();
     env["NOTIFY_PACING"] = "false";
     env["NOTIFY_RETRY_DELAYS_MS"] = "0,200,1000";
-    notification_ = std::make_unique<testing::ChildProcess>(testing::BinaryPath("protectogram-notification"),
-                                                            std::vector<std::string>{}, env);
+    return env;
   }
 
   void StartTelephony() {
-    auto env = CommonEnv("telephony");
-    env["GRPC_PORT"] = std::to_string(ports_.telephony);
+    telephony_ = std::make_unique<testing::ChildProcess>(testing::BinaryPath("protectogram-telephony"),
+                                                         std::vector<std::string>{},
+                                                         TelephonyEnv("telephony", ports_.telephony));
+  }
+  std::map<std::string, std::string> TelephonyEnv(const std::string& process, int grpc_port) {
+    auto env = CommonEnv("telephony", process);
+    env["GRPC_PORT"] = std::to_string(grpc_port);
     env["TELEPHONY_PROVIDERS"] = "telnyx";
     env["TELNYX_API_KEY"] = providers::telnyx::kFakeApiKey;
     env["TELNYX_CONNECTION_ID"] = "conn-1";
@@ -152,8 +171,35 @@ class PanicE2eTest : public test::PgTest {
     env["TELEPHONY_RING_GRACE_MS"] = "500";
     env["TELEPHONY_JOB_LEASE_MS"] = "2000";
     env["TELEPHONY_PROVIDER_TIMEOUT_MS"] = "1000";
-    telephony_ = std::make_unique<testing::ChildProcess>(testing::BinaryPath("protectogram-telephony"),
-                                                         std::vector<std::string>{}, env);
+    return env;
+  }
+
+  // More replicas (index >= 1; replica 0 is StartEdge's, StartNotification's, StartTelephony's), each on a port
+  // of its own, configured as replica 0 is, with `extra` on top. Named "edge1", "notification1", "telephony1"
+  // in metrics_ports_ and replicas_. An edge replica serves /metrics on its HTTP port, so metrics_ports_ has
+  // that.
+  void StartEdgeReplica(size_t index, int http_port, const std::map<std::string, std::string>& extra = {}) {
+    const std::string name = absl::StrCat("edge", index);
+    StartReplica(name, "protectogram-edge", EdgeEnv(name, http_port), extra);
+    metrics_ports_[name] = http_port;
+    ASSERT_TRUE(WaitUntil([&] { return testing::HttpGet(http_port, "/health/live") == 200; }))
+        << replicas_[name]->Output();
+  }
+  void StartNotificationReplica(size_t index, int grpc_port,
+                                const std::map<std::string, std::string>& extra = {}) {
+    const std::string name = absl::StrCat("notification", index);
+    StartReplica(name, "protectogram-notification", NotificationEnv(name, grpc_port), extra);
+  }
+  void StartTelephonyReplica(size_t index, int grpc_port,
+                             const std::map<std::string, std::string>& extra = {}) {
+    const std::string name = absl::StrCat("telephony", index);
+    StartReplica(name, "protectogram-telephony", TelephonyEnv(name, grpc_port), extra);
+  }
+  void StartReplica(const std::string& name, const std::string& binary,
+                    std::map<std::string, std::string> env, const std::map<std::string, std::string>& extra) {
+    for (const auto& [k, v] : extra) env[k] = v;
+    replicas_[name] =
+        std::make_unique<testing::ChildProcess>(testing::BinaryPath(binary), std::vector<std::string>{}, env);
   }
 
   // Replica `index` of the incident service (0 serves ports_.incident, where the others send).
@@ -211,11 +257,17 @@ class PanicE2eTest : public test::PgTest {
     update["update_id"] = ++update_id_;
     return update;
   }
-  // Posts the update as it is (its update_id included). Thread-safe.
+  // Posts the update as it is (its update_id included), to the edge (with more_edge_ports_, to each edge in
+  // turn). Thread-safe.
   int Post(const boost::json::object& update) const {
+    std::string url = EdgeUrl();
+    if (!more_edge_ports_.empty()) {
+      const size_t turn = posts_.fetch_add(1) % (more_edge_ports_.size() + 1);
+      if (turn > 0) url = absl::StrCat("http://127.0.0.1:", more_edge_ports_[turn - 1]);
+    }
     http::Client client;
     absl::StatusOr<http::ClientResponse> r =
-        client.PostJson(EdgeUrl() + "/webhook/main", boost::json::serialize(update),
+        client.PostJson(url + "/webhook/main", boost::json::serialize(update),
                         {{"X-Telegram-Bot-Api-Secret-Token", kWebhookSecret}});
     return r.ok() ? r->status : 0;
   }
@@ -461,6 +513,11 @@ class PanicE2eTest : public test::PgTest {
   std::unique_ptr<providers::telnyx::FakeTelnyx> telnyx_;
   std::unique_ptr<testing::ChildProcess> edge_, notification_, telephony_;
   std::vector<std::unique_ptr<testing::ChildProcess>> incident_;
+  // The *Replica starters' processes, by name ("edge1", "notification1", "telephony1").
+  std::map<std::string, std::unique_ptr<testing::ChildProcess>> replicas_;
+  // The HTTP ports of more edges (StartEdgeReplica's), which Post feeds in turn with ports_.edge.
+  std::vector<int> more_edge_ports_;
+  mutable std::atomic<size_t> posts_{0};
   std::unique_ptr<v1::IncidentAdminService::Stub> admin_;
   std::map<std::string, int> metrics_ports_;  // by process: "edge", "notification", "telephony", "incident0"
   std::string last_invite_token_;             // the token of the last invite Invite used

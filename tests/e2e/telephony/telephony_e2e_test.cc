@@ -159,6 +159,18 @@ class TelephonyE2eTest : public test::PgTest {
     StartTelephony();
     // The edge's call API asks telephony at once (a refused connection is a 503, whatever the back-off).
     ASSERT_TRUE(telephony_->WaitForOutput("\"msg\":\"ready\"", milliseconds(20000))) << telephony_->Output();
+    // And until the edge has reached it: its channel may still be in the back-off of a first attempt made
+    // before telephony listened, and a call then is refused at once.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::string health;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (protectogram::testing::HttpGet(edge_port_, "/health", &health) == 200 &&
+          health.find(R"("telephony":"SERVING")") != std::string::npos) {
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ASSERT_NE(health.find(R"("telephony":"SERVING")"), std::string::npos) << health;
   }
 
   v1::PlaceCallRequest Request(const std::string& key, const std::string& to) {

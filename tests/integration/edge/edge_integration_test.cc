@@ -320,19 +320,57 @@ TEST_F(EdgeIntegrationTest, ConnectionsOverTheCapAreRefused) {
   EXPECT_EQ(refused->status, 503);
 }
 
-TEST_F(EdgeIntegrationTest, ReadinessNeedsPostgresAndTheThreeServices) {
+// Ready means the edge can accept webhooks: Postgres answers. A service down does not take the edge out of
+// its load balancer (what it accepts waits in the inbox); /health and edge_service_up report it.
+TEST_F(EdgeIntegrationTest, ReadinessNeedsOnlyPostgresAndHealthReportsTheServices) {
   StartEdge();
   EXPECT_TRUE(edge_->CheckReady().ok()) << edge_->CheckReady();
   readiness_->ProbeNowForTest();
   EXPECT_EQ(client_.Get(base_url_ + "/health/ready").value().status, 200);
+  EXPECT_EQ(client_.Get(base_url_ + "/health").value().body,
+            R"({"status":"ok","version":"0.1.0","postgres":"ok","services":{"incident":"SERVING",)"
+            R"("notification":"SERVING","telephony":"SERVING"}})");
+  EXPECT_EQ(MetricValue(*metrics_, R"(edge_service_up{service="notification"})"), 1);
+
+  // The notification service goes down: still ready, and a webhook is still stored.
   notification_->Down();
+  EXPECT_TRUE(edge_->CheckReady().ok()) << edge_->CheckReady();
+  readiness_->ProbeNowForTest();
+  EXPECT_EQ(client_.Get(base_url_ + "/health/ready").value().status, 200);
+  http::ClientResponse health = client_.Get(base_url_ + "/health").value();
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body,
+            R"({"status":"ok","version":"0.1.0","postgres":"ok","services":{"incident":"SERVING",)"
+            R"("notification":"UNAVAILABLE","telephony":"SERVING"}})");
+  EXPECT_EQ(MetricValue(*metrics_, R"(edge_service_up{service="notification"})"), 0);
+  EXPECT_EQ(MetricValue(*metrics_, R"(edge_service_up{service="incident"})"), 1);
+  EXPECT_NE(
+      client_.Get(base_url_ + "/metrics").value().body.find(R"(edge_service_up{service="notification"} 0)"),
+      std::string::npos);
+  EXPECT_EQ(PostTelegram(kTelegramUpdate).value().status, 200);
+  EXPECT_EQ(client_.Get(base_url_ + "/health/live").value().status, 200);
+
+  // Back: SERVING again, within the probe's interval (the test's Readiness polls every 200 ms).
+  notification_->Up();
+  EXPECT_TRUE(Eventually([&] {
+    return client_.Get(base_url_ + "/health").value().body.find(R"("notification":"SERVING")") !=
+           std::string::npos;
+  }));
+  EXPECT_EQ(MetricValue(*metrics_, R"(edge_service_up{service="notification"})"), 1);
+
+  // Postgres down: not ready, whatever the services say; /health still answers, naming it.
+  ASSERT_TRUE(cluster().Stop().ok());
   absl::Status status = edge_->CheckReady();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_NE(status.message().find("notification"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("postgres"), std::string::npos) << status;
   readiness_->ProbeNowForTest();
   EXPECT_EQ(client_.Get(base_url_ + "/health/ready").value().status, 503);
+  health = client_.Get(base_url_ + "/health").value();
+  EXPECT_EQ(health.status, 200);
+  EXPECT_NE(health.body.find(R"("postgres":"unavailable")"), std::string::npos) << health.body;
+  EXPECT_NE(health.body.find(R"("incident":"SERVING")"), std::string::npos) << health.body;
   EXPECT_EQ(client_.Get(base_url_ + "/health/live").value().status, 200);
-  notification_->Up();
+  ASSERT_TRUE(cluster().Start().ok());
   EXPECT_TRUE(Eventually([&] { return edge_->CheckReady().ok(); }));
 }
 

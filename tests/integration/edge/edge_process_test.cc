@@ -1,6 +1,6 @@
-// The real protectogram-edge binary as a child process against the harness Postgres: it goes live, is not
-// ready while the services are unreachable, accepts a signed webhook, becomes ready and delivers it once the
-// services answer, and exits 0 on SIGTERM. In prod a missing credential stops it at start, naming it.
+// The real protectogram-edge binary as a child process against the harness Postgres: it goes live and ready
+// while the services are unreachable (ready needs Postgres only; /health and edge_service_up report the
+// services), accepts a signed webhook, delivers it once the services answer, and exits 0 on SIGTERM. In prod a missing credential stops it at start, naming it.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -47,7 +47,7 @@ bool Eventually(F done, milliseconds timeout = milliseconds(10000)) {
 
 class EdgeProcessTest : public test::PgTest {};
 
-TEST_F(EdgeProcessTest, LiveNotReadyAcceptsDeliversAndStopsOnSigterm) {
+TEST_F(EdgeProcessTest, LiveAndReadyWithTheServicesDownAcceptsDeliversAndStopsOnSigterm) {
   // The services' ports are reserved, then let go: the edge starts with nothing answering there.
   FakeServices incident, telephony, notification;
   incident.Down();
@@ -73,11 +73,16 @@ TEST_F(EdgeProcessTest, LiveNotReadyAcceptsDeliversAndStopsOnSigterm) {
     return r.ok() && r->status == 200;
   })) << edge.Stdout()
       << edge.Stderr();
-  EXPECT_EQ(client.Get(base + "/health").value().body, R"({"status":"ok","version":"0.1.0"})");
+  // The readiness probe ran before the port was opened: ready (Postgres answers), the services reported.
   absl::StatusOr<http::ClientResponse> ready = client.Get(base + "/health/ready");
   ASSERT_TRUE(ready.ok());
-  EXPECT_EQ(ready->status, 503);
-  EXPECT_EQ(ready->body, R"({"status":"not_ready"})");
+  EXPECT_EQ(ready->status, 200);
+  EXPECT_EQ(ready->body, R"({"status":"ready"})");
+  EXPECT_EQ(client.Get(base + "/health").value().body,
+            R"({"status":"ok","version":"0.1.0","postgres":"ok","services":{"incident":"UNAVAILABLE",)"
+            R"("notification":"UNAVAILABLE","telephony":"UNAVAILABLE"}})");
+  EXPECT_NE(client.Get(base + "/metrics").value().body.find(R"(edge_service_up{service="telephony"} 0)"),
+            std::string::npos);
 
   absl::StatusOr<http::ClientResponse> accepted =
       client.Post(base + "/telegram/webhook?secret=" + kMainSecret, "application/json", kTelegramUpdate);
@@ -93,9 +98,13 @@ TEST_F(EdgeProcessTest, LiveNotReadyAcceptsDeliversAndStopsOnSigterm) {
   telephony.Up();
   notification.Up();
   EXPECT_TRUE(Eventually([&] {
-    absl::StatusOr<http::ClientResponse> r = client.Get(base + "/health/ready");
-    return r.ok() && r->status == 200;
+    absl::StatusOr<http::ClientResponse> r = client.Get(base + "/health");
+    return r.ok() && r->body == R"({"status":"ok","version":"0.1.0","postgres":"ok","services":{)"
+                                R"("incident":"SERVING","notification":"SERVING","telephony":"SERVING"}})";
   }));
+  EXPECT_NE(client.Get(base + "/metrics").value().body.find(R"(edge_service_up{service="telephony"} 1)"),
+            std::string::npos);
+  EXPECT_EQ(client.Get(base + "/health/ready").value().status, 200);
   ASSERT_TRUE(incident.WaitForChats(1, milliseconds(10000)));
   EXPECT_TRUE(
       Eventually([&] { return pool().Execute(kStatus)->front().Get<std::string>(0) == "delivered"; }));
