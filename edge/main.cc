@@ -4,6 +4,7 @@
 // /health* and /metrics on HTTP_PORT next to its webhooks.
 //
 //   protectogram-edge                        runs the edge
+//   protectogram-edge --check-config         checks its configuration only (ServiceHost: "config ok" or exit 2)
 //   protectogram-edge api-user add NAME      adds a call API user (password: the first line of stdin)
 //   protectogram-edge api-user remove NAME   removes one
 #include <iostream>
@@ -39,6 +40,7 @@ int Main(int argc, char** argv) {
   options.database_url = process.database_url;
   options.db_pool_size = process.db_pool_size;
   options.port = process.http_port.value_or(8080);
+  options.listen_address = process.bind_address;
   options.metrics_enabled = process.metrics_enabled;
   options.metrics = &host->metrics();
   options.readiness = &host->readiness();

@@ -1,5 +1,7 @@
 #include "libs/kernel/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -62,6 +64,14 @@ std::string_view UrlPassword(std::string_view value) {
   size_t colon = userinfo.find(':');
   if (colon == std::string_view::npos) return {};
   return userinfo.substr(colon + 1);
+}
+
+// An IPv4 or IPv6 address literal, as the listeners take it (no brackets, no port, no name: a name would
+// resolve to one address family only).
+bool IsIpLiteral(const std::string& address) {
+  unsigned char buffer[sizeof(in6_addr)];
+  return inet_pton(AF_INET, address.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, address.c_str(), buffer) == 1;
 }
 
 void RegisterUrlPassword(std::string_view url) {
@@ -265,6 +275,11 @@ absl::StatusOr<ProcessConfig> LoadProcessConfig(const Env& env, const ServiceDef
   RegisterUrlPassword(config.database_url);
   RegisterUrlPassword(config.database_direct_url);
   config.db_pool_size = static_cast<int>(reader.Int("DB_POOL_SIZE", 4, 1, 1000));
+  config.bind_address = reader.Optional("BIND_ADDRESS", "0.0.0.0");
+  if (!IsIpLiteral(config.bind_address)) {
+    reader.AddError("BIND_ADDRESS must be an IP address such as 0.0.0.0 or :: (no brackets), got " +
+                    Quote(config.bind_address));
+  }
   config.shutdown_grace =
       reader.Milliseconds("SHUTDOWN_GRACE_MS", absl::Milliseconds(5000), absl::Milliseconds(600000));
 
@@ -327,7 +342,8 @@ void ExitWithConfigError(const absl::Status& status) {
   std::exit(2);
 }
 
-CommandLine ParseCommandLine(const std::vector<std::string_view>& args, std::string_view program) {
+CommandLine ParseCommandLine(const std::vector<std::string_view>& args, std::string_view program,
+                             const ServiceDefaults* defaults) {
   CommandLine result;
   for (std::string_view arg : args) {
     if (arg == "--help") {
@@ -335,9 +351,27 @@ CommandLine ParseCommandLine(const std::vector<std::string_view>& args, std::str
       result.exit_code = 0;
       result.output =
           "Usage: " + std::string(program) +
-          " [--help] [--version]\n"
-          "Configured by environment variables (APP_ENV, LOG_LEVEL, DATABASE_URL, ADMIN_TOKEN, ports); "
-          "see .env.example and docs/operations.md.\n";
+          " [--help] [--version] [--check-config]\n"
+          "  --help          print this text\n"
+          "  --version       print the version\n"
+          "  --check-config  load and validate the configuration as at start-up, connect to nothing, print\n"
+          "                  \"config ok\" (exit 0) or the \"config error: ...\" line (exit 2)\n"
+          "Configured by environment variables (APP_ENV, LOG_LEVEL, DATABASE_URL, ADMIN_TOKEN, BIND_ADDRESS, "
+          "ports); see .env.example and docs/operations.md.\n";
+      if (defaults != nullptr) {
+        // One line, NAME=default pairs: tests/deploy/check_deploy.mjs reads the ports from it.
+        std::string ports;
+        auto add = [&ports](std::string_view name, const std::optional<uint16_t>& port) {
+          if (!port.has_value()) return;
+          ports += " " + std::string(name) + "=" + std::to_string(*port);
+        };
+        add("GRPC_PORT", defaults->grpc_port);
+        add("HTTP_PORT", defaults->http_port);
+        add("METRICS_PORT", defaults->metrics_port);
+        result.output += "Ports (defaults):" + ports +
+                         (defaults->metrics_port.has_value() ? "" : " (metrics and health on HTTP_PORT)") +
+                         "\n";
+      }
       return result;
     }
     if (arg == "--version") {
@@ -346,10 +380,17 @@ CommandLine ParseCommandLine(const std::vector<std::string_view>& args, std::str
       result.output = std::string(program) + " " + std::string(Version()) + "\n";
       return result;
     }
+    if (arg == "--check-config") {
+      result.check_config = true;
+      continue;
+    }
+    // (The wording predates --check-config; tests/integration/kernel/process_test.cc pins it.)
     result.action = CommandLine::Action::kExit;
     result.exit_code = 2;
-    result.output = std::string(program) + ": unknown argument " + Quote(arg) +
-                    " (only --help and --version are accepted; settings come from the environment)\n";
+    result.check_config = false;
+    result.output =
+        std::string(program) + ": unknown argument " + Quote(arg) +
+        " (only --help, --version and --check-config are accepted; settings come from the environment)\n";
     return result;
   }
   return result;

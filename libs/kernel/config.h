@@ -147,10 +147,15 @@ struct ProcessConfig {
   // DATABASE_URL as given (libs/pg normalises Python-style schemes); dev default
   // postgresql://127.0.0.1:5432/protectogram; required otherwise.
   std::string database_url;
-  std::string database_direct_url;                           // DATABASE_DIRECT_URL; "" when unset
-  int db_pool_size = 4;                                      // DB_POOL_SIZE, 1..1000
-  std::optional<uint16_t> grpc_port;                         // GRPC_PORT when the process serves gRPC
-  std::optional<uint16_t> http_port;                         // HTTP_PORT when the process serves HTTP
+  std::string database_direct_url;    // DATABASE_DIRECT_URL; "" when unset
+  int db_pool_size = 4;               // DB_POOL_SIZE, 1..1000
+  std::optional<uint16_t> grpc_port;  // GRPC_PORT when the process serves gRPC
+  std::optional<uint16_t> http_port;  // HTTP_PORT when the process serves HTTP
+  // BIND_ADDRESS: the IP address every listener of the process (gRPC, ops HTTP, the edge's HTTP) binds, as
+  // an IPv4 or IPv6 literal without brackets. Default "0.0.0.0": IPv4 for the HTTP listeners (gRPC treats a
+  // wildcard as "every address" and listens on IPv6 too). "::" binds IPv6 and, on Linux with the default
+  // net.ipv6.bindv6only=0, IPv4 as well: Fly's private network (6PN, *.internal) is IPv6 only.
+  std::string bind_address = "0.0.0.0";
   absl::Duration shutdown_grace = absl::Milliseconds(5000);  // SHUTDOWN_GRACE_MS, 0..600000
 };
 
@@ -184,15 +189,24 @@ T ConfigOrExit(absl::StatusOr<T> config) {
   return *std::move(config);
 }
 
-// The command line of every process: only --help and --version are accepted.
+// The command line of every process: --help, --version and --check-config; nothing else.
+//   --check-config  load and validate the whole configuration as at start-up (the same APP_ENV rules), connect
+//                   to nothing and start nothing, then print "config ok" (exit 0); a config error prints the
+//                   same "config error: ..." line as a real start (exit 2). ServiceHost implements it: Run()
+//                   returns 0 after "config ok" instead of starting, so every check a main makes before Run()
+//                   is part of it. The deployment check (tests/deploy) runs it with each deployment's env.
 struct CommandLine {
   enum class Action { kRun, kExit };
   Action action = Action::kRun;
   int exit_code = 0;   // for kExit: 0 after --help/--version, 2 for anything else
   std::string output;  // for kExit: what to print (stdout when exit_code is 0, else stderr), ending in "\n"
+  bool check_config = false;  // for kRun: --check-config was given
 };
-// `args` excludes argv[0]. `program` is the binary name for messages, e.g. "protectogram-incident".
-CommandLine ParseCommandLine(const std::vector<std::string_view>& args, std::string_view program);
+// `args` excludes argv[0]. `program` is the binary name for messages, e.g. "protectogram-incident". With
+// `defaults`, --help also lists the process's ports and their defaults ("GRPC_PORT=50051 METRICS_PORT=9101"),
+// which the deployment check reads instead of keeping a copy of them.
+CommandLine ParseCommandLine(const std::vector<std::string_view>& args, std::string_view program,
+                             const ServiceDefaults* defaults = nullptr);
 
 // The project version ("0.1.0").
 std::string_view Version();

@@ -61,36 +61,40 @@ std::unique_ptr<ServiceHost> ServiceHost::CreateOrExit(int argc, char** argv,
   ProcessStartTime();
   std::vector<std::string_view> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-  CommandLine command_line = ParseCommandLine(args, ProgramName(argc > 0 ? argv[0] : nullptr));
+  CommandLine command_line = ParseCommandLine(args, ProgramName(argc > 0 ? argv[0] : nullptr), &defaults);
   if (command_line.action == CommandLine::Action::kExit) {
     std::fputs(command_line.output.c_str(), command_line.exit_code == 0 ? stdout : stderr);
     std::fflush(nullptr);
     std::exit(command_line.exit_code);
   }
   ProcessEnv env;
-  absl::StatusOr<std::unique_ptr<ServiceHost>> host = Create(env, defaults);
+  absl::StatusOr<std::unique_ptr<ServiceHost>> host = Create(env, defaults, command_line.check_config);
   if (!host.ok()) ExitWithConfigError(host.status());
   return *std::move(host);
 }
 
 absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const Env& env,
-                                                                 const ServiceDefaults& defaults) {
+                                                                 const ServiceDefaults& defaults,
+                                                                 bool check_config) {
   BlockShutdownSignals();
   ProcessStartTime();
   absl::StatusOr<ProcessConfig> config = LoadProcessConfig(env, defaults);
   if (!config.ok()) return config.status();
   RegisterSecretsFromEnv(env);
-  InitLogging(config->service, config->log_level);
+  // A check's output is the one "config ok" line on stdout, where the JSON log lines go too: only errors,
+  // which mean something is wrong anyway, may join it.
+  InitLogging(config->service, check_config ? "error" : config->log_level);
   RouteGrpcLogsToJson();
   LogInfo("starting", {{"version", Version()},
                        {"app_env", AppEnvName(config->app_env)},
                        {"log_level", config->log_level},
                        {"db_pool_size", config->db_pool_size},
                        {"shutdown_grace_ms", absl::ToInt64Milliseconds(config->shutdown_grace)}});
-  return std::unique_ptr<ServiceHost>(new ServiceHost(*std::move(config)));
+  return std::unique_ptr<ServiceHost>(new ServiceHost(*std::move(config), check_config));
 }
 
-ServiceHost::ServiceHost(ProcessConfig config) : config_(std::move(config)) {
+ServiceHost::ServiceHost(ProcessConfig config, bool check_config)
+    : config_(std::move(config)), check_config_(check_config) {
   MetricsRegistry& registry = DefaultMetrics();
   registry
       .AddGauge("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds.")
@@ -103,6 +107,13 @@ ServiceHost::ServiceHost(ProcessConfig config) : config_(std::move(config)) {
 }
 
 ServiceHost::~ServiceHost() { Shutdown(); }
+
+void ServiceHost::ExitIfCheckingConfig() const {
+  if (!check_config_) return;
+  std::fputs("config ok\n", stdout);
+  std::fflush(nullptr);
+  std::exit(0);
+}
 
 void ServiceHost::SetReadinessProbe(Readiness::Probe probe, absl::Duration interval) {
   readiness_.SetProbe(std::move(probe), interval);
@@ -125,6 +136,7 @@ absl::Status ServiceHost::Start() {
 
   if (config_.metrics_port.has_value()) {
     OpsHttpOptions options;
+    options.address = config_.bind_address;
     options.port = *config_.metrics_port;
     options.readiness = &readiness_;
     options.metrics_enabled = config_.metrics_enabled;
@@ -146,6 +158,9 @@ absl::Status ServiceHost::Start() {
 
   if (config_.grpc_port.has_value()) {
     GrpcHostOptions options;
+    // gRPC takes "host:port", so an IPv6 address goes in brackets ("[::]:50051").
+    options.address = config_.bind_address.find(':') != std::string::npos ? "[" + config_.bind_address + "]"
+                                                                          : config_.bind_address;
     options.port = *config_.grpc_port;
     options.readiness = &readiness_;
     grpc_ = std::make_unique<GrpcHost>(std::move(options));
@@ -195,6 +210,12 @@ void ServiceHost::Shutdown() {
 }
 
 int ServiceHost::Run() {
+  if (check_config_) {
+    // Returning (rather than exiting) lets main's objects be destroyed in order, as after a normal run.
+    std::fputs("config ok\n", stdout);
+    std::fflush(stdout);
+    return 0;
+  }
   if (absl::Status status = Start(); !status.ok()) {
     LogError("start failed", {{"error", status.ToString()}});
     Shutdown();

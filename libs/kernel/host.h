@@ -18,6 +18,13 @@
 //
 // CreateOrExit is the first line of main: it blocks SIGTERM/SIGINT before any thread exists, handles --help
 // and --version, loads ProcessConfig (exit 2 with one "config error: ..." line) and starts JSON logging.
+//
+// --check-config (libs/kernel/config.h): CreateOrExit loads and checks ProcessConfig as always but logs only
+// errors, and Run() prints "config ok" and returns 0 without starting anything. So whatever a main checks
+// before Run() (its own config loader, DurableRuntime's DATABASE_URL, telephony's providers, ...) is checked
+// by --check-config too, and a failure prints the same "config error: ..." line (exit 2). This relies on a
+// main only wiring before Run(): building pools, channels and clients, which connect lazily, never
+// connecting or serving. A main that must do I/O before Run() calls ExitIfCheckingConfig() before it.
 // DurableRuntime (services/common/durable_runtime.h) adds everything that needs Postgres: the pool and the
 // readiness probe on it, the job worker and the outbox relay as components, the service's inbox, and the
 // JobsAdminService.
@@ -60,13 +67,20 @@ class ServiceHost {
   static std::unique_ptr<ServiceHost> CreateOrExit(int argc, char** argv, const ServiceDefaults& defaults);
   // The same without the command line and without exiting (tests): INVALID_ARGUMENT from LoadProcessConfig.
   // Also blocks SIGTERM/SIGINT in the calling thread, inits logging and registers secrets from `env`.
-  static absl::StatusOr<std::unique_ptr<ServiceHost>> Create(const Env& env, const ServiceDefaults& defaults);
+  // `check_config` is --check-config (see above).
+  static absl::StatusOr<std::unique_ptr<ServiceHost>> Create(const Env& env, const ServiceDefaults& defaults,
+                                                             bool check_config = false);
 
   ~ServiceHost();
   ServiceHost(const ServiceHost&) = delete;
   ServiceHost& operator=(const ServiceHost&) = delete;
 
   const ProcessConfig& config() const { return config_; }
+  // --check-config was given: the configuration is being checked, nothing is to be started.
+  bool checking_config() const { return check_config_; }
+  // Under --check-config: prints "config ok" and exits 0 (a main that must do I/O before Run() calls it
+  // first). Otherwise returns at once.
+  void ExitIfCheckingConfig() const;
   MetricsRegistry& metrics() { return DefaultMetrics(); }
   // The readiness verdict that Health and /health/ready report.
   Readiness& readiness() { return readiness_; }
@@ -82,7 +96,8 @@ class ServiceHost {
                     std::function<void(absl::Time deadline)> stop);
 
   // Start, wait for a signal or RequestShutdown, Shutdown. Returns main's exit code: 0 after a clean
-  // shutdown, 1 when something could not start (logged as "start failed").
+  // shutdown, 1 when something could not start (logged as "start failed"). Under --check-config: prints
+  // "config ok" and returns 0 at once, starting nothing.
   int Run();
 
   // The pieces of Run, for tests. Start returns the first error (UNAVAILABLE for a port in use,
@@ -100,7 +115,7 @@ class ServiceHost {
   uint16_t metrics_port() const { return ops_http_ != nullptr ? ops_http_->port() : 0; }
 
  private:
-  explicit ServiceHost(ProcessConfig config);
+  ServiceHost(ProcessConfig config, bool check_config);
 
   struct Component {
     std::string name;
@@ -110,6 +125,7 @@ class ServiceHost {
   };
 
   const ProcessConfig config_;
+  const bool check_config_;
   ShutdownSignal signal_;
   Readiness readiness_;
   std::vector<grpc::Service*> grpc_services_;

@@ -41,10 +41,10 @@ int64_t IntField(const boost::json::object& line, const char* key) {
 TEST(ProcessTest, UnknownArgumentExits2WithOneLine) {
   Child child(kBinary, {"--port=5"}, RunEnv());
   EXPECT_EQ(child.WaitExit(5s), 2);
-  EXPECT_EQ(
-      child.Stderr(),
-      "kernel_toy_service: unknown argument \"--port=5\" (only --help and --version are accepted; settings "
-      "come from the environment)\n");
+  EXPECT_EQ(child.Stderr(),
+            "kernel_toy_service: unknown argument \"--port=5\" (only --help, --version and --check-config "
+            "are accepted; settings "
+            "come from the environment)\n");
   EXPECT_EQ(child.Stdout(), "");
 }
 

@@ -220,6 +220,76 @@ TEST(ConfigDeathTest, ExitWithConfigErrorPrintsOneLineAndExits2) {
               ::testing::ExitedWithCode(2), "^config error: GRPC_PORT must be a port number, got \"abc\"\n$");
 }
 
+TEST(ProcessConfigTest, BindAddressIsAnIpLiteral) {
+  absl::StatusOr<ProcessConfig> fallback = LoadProcessConfig(MapEnv(), IncidentDefaults());
+  ASSERT_TRUE(fallback.ok()) << fallback.status();
+  EXPECT_EQ(fallback->bind_address, "0.0.0.0");
+  for (std::string_view address : {"::", "127.0.0.1", "::1", "fdaa:0:18:a7b:7d:f066:b83b:2"}) {
+    absl::StatusOr<ProcessConfig> config =
+        LoadProcessConfig(MapEnv{{"BIND_ADDRESS", std::string(address)}}, EdgeDefaults());
+    ASSERT_TRUE(config.ok()) << address << ": " << config.status();
+    EXPECT_EQ(config->bind_address, address);
+  }
+  // Brackets, ports and names are what a listener cannot take as an address.
+  for (std::string_view bad : {"[::]", "0.0.0.0:80", "localhost", "fly-local-6pn", "1.2.3"}) {
+    EXPECT_EQ(ErrorOf(MapEnv{{"BIND_ADDRESS", std::string(bad)}}),
+              "BIND_ADDRESS must be an IP address such as 0.0.0.0 or :: (no brackets), got \"" +
+                  std::string(bad) + "\"");
+  }
+}
+
+TEST(CommandLineTest, CheckConfigRunsInCheckMode) {
+  EXPECT_FALSE(ParseCommandLine({}, "protectogram-incident").check_config);
+
+  CommandLine check = ParseCommandLine({"--check-config"}, "protectogram-incident");
+  EXPECT_EQ(check.action, CommandLine::Action::kRun);
+  EXPECT_TRUE(check.check_config);
+  EXPECT_EQ(check.output, "");
+
+  // Given twice it is still one check; --help and --version still win, in any position.
+  EXPECT_TRUE(ParseCommandLine({"--check-config", "--check-config"}, "p").check_config);
+  CommandLine help = ParseCommandLine({"--check-config", "--help"}, "p");
+  EXPECT_EQ(help.action, CommandLine::Action::kExit);
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_EQ(ParseCommandLine({"--check-config", "--version"}, "p").output,
+            "p " + std::string(Version()) + "\n");
+
+  // A bad argument next to it is refused as always: a check must not pass a command line the process refuses.
+  for (const std::vector<std::string_view>& args :
+       std::vector<std::vector<std::string_view>>{{"--check-config", "--port=1"},
+                                                  {"--check", "--check-config"},
+                                                  {"--check-config=1"},
+                                                  {"check-config"}}) {
+    CommandLine refused = ParseCommandLine(args, "p");
+    EXPECT_EQ(refused.action, CommandLine::Action::kExit);
+    EXPECT_EQ(refused.exit_code, 2);
+    EXPECT_FALSE(refused.check_config);
+    EXPECT_THAT(refused.output, HasSubstr("p: unknown argument \""));
+  }
+}
+
+TEST(CommandLineTest, HelpNamesCheckConfigAndThePorts) {
+  CommandLine help = ParseCommandLine({"--help"}, "protectogram-incident");
+  EXPECT_THAT(help.output, HasSubstr("Usage: protectogram-incident [--help] [--version] [--check-config]\n"));
+  EXPECT_THAT(help.output, HasSubstr("  --check-config  load and validate the configuration"));
+  EXPECT_THAT(help.output, HasSubstr("BIND_ADDRESS"));
+  EXPECT_THAT(help.output, ::testing::Not(HasSubstr("Ports")));  // without defaults, no port line
+
+  // The deployment check parses these lines (tests/deploy/check_deploy.mjs).
+  const ServiceDefaults incident = IncidentDefaults();
+  EXPECT_THAT(ParseCommandLine({"--help"}, "protectogram-incident", &incident).output,
+              HasSubstr("\nPorts (defaults): GRPC_PORT=50051 METRICS_PORT=9101\n"));
+  const ServiceDefaults edge = EdgeDefaults();
+  EXPECT_THAT(ParseCommandLine({"--help"}, "protectogram-edge", &edge).output,
+              HasSubstr("\nPorts (defaults): HTTP_PORT=8080 (metrics and health on HTTP_PORT)\n"));
+  const ServiceDefaults notification = NotificationDefaults();
+  const ServiceDefaults telephony = TelephonyDefaults();
+  EXPECT_THAT(ParseCommandLine({"--help"}, "n", &notification).output,
+              HasSubstr("Ports (defaults): GRPC_PORT=50052 METRICS_PORT=9102\n"));
+  EXPECT_THAT(ParseCommandLine({"--help"}, "t", &telephony).output,
+              HasSubstr("Ports (defaults): GRPC_PORT=50053 METRICS_PORT=9103\n"));
+}
+
 TEST(CommandLineTest, OnlyHelpAndVersion) {
   CommandLine run = ParseCommandLine({}, "protectogram-incident");
   EXPECT_EQ(run.action, CommandLine::Action::kRun);
@@ -237,9 +307,9 @@ TEST(CommandLineTest, OnlyHelpAndVersion) {
     CommandLine refused = ParseCommandLine({bad}, "protectogram-incident");
     EXPECT_EQ(refused.action, CommandLine::Action::kExit);
     EXPECT_EQ(refused.exit_code, 2);
-    EXPECT_EQ(refused.output,
-              "protectogram-incident: unknown argument \"" + std::string(bad) +
-                  "\" (only --help and --version are accepted; settings come from the environment)\n");
+    EXPECT_EQ(refused.output, "protectogram-incident: unknown argument \"" + std::string(bad) +
+                                  "\" (only --help, --version and --check-config are accepted; settings come "
+                                  "from the environment)\n");
   }
 }
 
