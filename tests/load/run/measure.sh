@@ -15,14 +15,20 @@ work=$(mktemp -d /tmp/protectogram-measure-XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 
-pss_kb() {  # pss_kb PID...: the PSS sum in kB
-  local total=0 kb
+# mem_kb FIELDS PID...: the sum over the processes of smaps_rollup's FIELDS (a regex: "Pss" or
+# "Private_(Clean|Dirty)"), in kB. PSS shares each shared page among the processes that map it (so it depends
+# on what else runs: other Postgres clusters share its binary's pages); private memory is each process's own.
+mem_kb() {
+  local fields=$1 total=0 kb
+  shift
   for pid in "$@"; do
-    kb=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+    kb=$(awk -v f="^($fields):" '$0 ~ f {s += $2} END {print s + 0}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
     total=$((total + ${kb:-0}))
   done
   echo "$total"
 }
+pss_kb() { mem_kb Pss "$@"; }
+private_kb() { mem_kb 'Private_Clean|Private_Dirty' "$@"; }
 
 for mode in "${modes[@]}"; do
   clone="$work/clone-$mode"
@@ -44,11 +50,18 @@ for mode in "${modes[@]}"; do
   mapfile -t pg_all < <(echo "$pg"; ps -o pid= --ppid "$pg")
   services_kb=$(pss_kb "${children[@]}")
   pg_kb=$(pss_kb "${pg_all[@]}")
-  printf 'measure: %s: fresh clone -> console ready %.1f s; idle PSS: processes %d MiB (%s), postgres %d MiB (%d processes), total %d MiB\n' \
-    "$mode" "$(awk -v a="$ready" -v b="$start" 'BEGIN {print a - b}')" $((services_kb / 1024)) "edge, incident, notification, telephony, sim" \
-    $((pg_kb / 1024)) "${#pg_all[@]}" $(((services_kb + pg_kb) / 1024))
+  services_private=$(private_kb "${children[@]}")
+  pg_private=$(private_kb "${pg_all[@]}")
+  total_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+  printf 'measure: %s: fresh clone -> console ready %.1f s\n' "$mode" "$(awk -v a="$ready" -v b="$start" 'BEGIN {print a - b}')"
+  printf '  idle, PSS: processes %d MiB, postgres %d MiB (%d processes), total %d MiB (%.2f%% of the machine'"'"'s %d MiB)\n' \
+    $((services_kb / 1024)) $((pg_kb / 1024)) "${#pg_all[@]}" $(((services_kb + pg_kb) / 1024)) \
+    "$(awk -v a=$((services_kb + pg_kb)) -v b="$total_kb" 'BEGIN {print 100 * a / b}')" $((total_kb / 1024))
+  printf '  idle, private: processes %d MiB, postgres %d MiB, total %d MiB\n' \
+    $((services_private / 1024)) $((pg_private / 1024)) $(((services_private + pg_private) / 1024))
   for pid in "${children[@]}"; do
-    printf '  %-28s %6d MiB\n' "$(tr '\0' ' ' <"/proc/$pid/cmdline" | awk '{print $1}' | xargs basename)" $(($(pss_kb "$pid") / 1024))
+    printf '  %-28s PSS %4d MiB  private %4d MiB\n' "$(tr '\0' ' ' <"/proc/$pid/cmdline" | awk '{print $1}' | xargs basename)" \
+      $(($(pss_kb "$pid") / 1024)) $(($(private_kb "$pid") / 1024))
   done
   kill -TERM "$(cat "$var/run/run.pid")"
   wait "$make_pid" 2>/dev/null || true
