@@ -31,8 +31,9 @@ Environment (defaults in brackets):
   SIM_ARI_PORT           Asterisk ARI (HTTP and the events WebSocket) [8095]
   SIM_EDGE_URL           where provider webhooks are posted [http://127.0.0.1:8080]
   SIM_TIME_SCALE         simulated call time per real second (0.1: a 25 s ring lasts 2.5 s) [1]
-  SIM_PHONES             how calls to each person go, e.g. "boris=console,vera=no_answer"; modes: console,
-                         answer, no_digit, no_answer, busy, machine, reject, rate_limited, server_error [console]
+  SIM_PHONES             how calls to each person go, e.g. "boris=console,vera=answer:5:1,gleb=busy"; modes:
+                         console (played in the console; Telnyx), answer[:<s to answer>[:<digit>]], no_digit,
+                         no_answer, busy, machine, reject, rate_limited (429), server_error (5xx) [console]
   SIM_CHAT_FAULTS        Telegram faults by chat id, e.g. "1003=rate_limited"; rate_limited, server_error, blocked
   SIM_SEED               register the demo family through the bot when missing [true]
   SIM_SEED_TIMEOUT_MS    how long seeding may take [60000]

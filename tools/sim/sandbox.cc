@@ -234,8 +234,16 @@ absl::Status Sandbox::StartFakes() {
   if (!calls.ok()) return named(calls.status(), "Telnyx", options_.telnyx_port);
   telnyx_ = *std::move(calls);
 
-  auto twilio =
-      providers::twilio::FakeTwilioVoice::Start({.address = options_.address, .port = options_.twilio_port});
+  // Lifelike pauses (the fake's defaults are milliseconds, for tests): a few seconds to answer and to press.
+  auto twilio = providers::twilio::FakeTwilioVoice::Start({.address = options_.address,
+                                                           .port = options_.twilio_port,
+                                                           .delays = {.initiated = absl::Milliseconds(100),
+                                                                      .ringing = absl::Milliseconds(500),
+                                                                      .answer = absl::Seconds(3),
+                                                                      .press = absl::Seconds(2),
+                                                                      .after_digits = absl::Milliseconds(500),
+                                                                      .prompt = absl::Seconds(5),
+                                                                      .machine = absl::Seconds(3)}});
   if (!twilio.ok()) return named(twilio.status(), "Twilio", options_.twilio_port);
   twilio_ = *std::move(twilio);
 
@@ -368,32 +376,72 @@ absl::Status Sandbox::PressButton(const std::string& person_key, int64_t message
   return PostUpdate({{"callback_query", std::move(query)}});
 }
 
+// One phone mode as each call simulator's script: the console plays Telnyx's calls; Twilio and ARI, which a
+// person cannot play, take the nearest scripted behaviour ("console" answers and presses 1 there).
 std::string Sandbox::ApplyPhoneMode(const Person& person, const std::string& mode) {
-  telnyx::CallScript script;
-  if (mode == "console") {
-    script = telnyx::CallScript::Interactive();
-  } else if (mode == "answer") {
-    script = telnyx::CallScript::PressDigit("1");
-  } else if (mode == "no_digit") {
-    script = telnyx::CallScript::NoDigit();
-  } else if (mode == "no_answer") {
-    script = telnyx::CallScript::NoAnswer();
-  } else if (mode == "busy") {
-    script = telnyx::CallScript::Busy();
-  } else if (mode == "machine") {
-    script = telnyx::CallScript::Machine();
-  } else if (mode == "reject") {
-    script = telnyx::CallScript::RejectDial(422);
-  } else if (mode == "rate_limited") {
-    script = telnyx::CallScript::RejectDial(429);
-  } else if (mode == "server_error") {
-    script = telnyx::CallScript::RejectDial(503);
+  namespace tw = providers::twilio;
+  namespace ari = providers::ari;
+  telnyx::CallScript telnyx_script;
+  tw::CallScript twilio_script;
+  ari::CallScript ari_script;
+  std::vector<std::string> parts = absl::StrSplit(mode, ':');
+  const std::string& kind = parts[0];
+  if (kind == "answer" && parts.size() <= 3) {
+    // answer[:<seconds to answer>[:<digit>]]: answers by itself, then presses the digit (1) 2 s into the prompt.
+    int64_t seconds = 2;
+    if (parts.size() >= 2 && (!absl::SimpleAtoi(parts[1], &seconds) || seconds < 0 || seconds > 600)) {
+      return absl::StrCat("phone mode \"", mode, "\": the seconds to answer must be 0..600");
+    }
+    const std::string digit = parts.size() == 3 ? parts[2] : "1";
+    if (digit.size() != 1 || std::string_view("0123456789*#").find(digit[0]) == std::string_view::npos) {
+      return absl::StrCat("phone mode \"", mode, "\": \"", digit, "\" is not a key (0-9, *, #)");
+    }
+    telnyx_script = telnyx::CallScript::PressDigit(digit);
+    telnyx_script.answer_after = absl::Seconds(seconds);
+    telnyx_script.press_after = absl::Seconds(2);
+    twilio_script = tw::CallScript::PressDigit(digit);
+    ari_script = ari::CallScript::PressDigit(digit);
+    ari_script.ring_time = absl::Seconds(seconds);
+  } else if (parts.size() != 1) {
+    return absl::StrCat("unknown phone mode \"", mode, "\"");
+  } else if (kind == "console") {
+    telnyx_script = telnyx::CallScript::Interactive();
+  } else if (kind == "no_digit") {
+    telnyx_script = telnyx::CallScript::NoDigit();
+    twilio_script = tw::CallScript::NoDigit();
+    ari_script = ari::CallScript::NoDigit();
+  } else if (kind == "no_answer") {
+    telnyx_script = telnyx::CallScript::NoAnswer();
+    twilio_script = tw::CallScript::NoAnswer();
+    ari_script = ari::CallScript::NoAnswer();
+  } else if (kind == "busy") {
+    telnyx_script = telnyx::CallScript::Busy();
+    twilio_script = tw::CallScript::Busy();
+    ari_script = ari::CallScript::Busy();
+  } else if (kind == "machine") {
+    telnyx_script = telnyx::CallScript::Machine();
+    twilio_script = tw::CallScript::Machine();
+    ari_script = ari::CallScript::NoDigit();  // Asterisk has no answering-machine detection here
+  } else if (kind == "reject") {
+    telnyx_script = telnyx::CallScript::RejectDial(422);
+    twilio_script = tw::CallScript::RejectCreate(400, 21211);
+    ari_script = ari::CallScript::RejectOriginate(400);
+  } else if (kind == "rate_limited") {
+    telnyx_script = telnyx::CallScript::RejectDial(429);
+    twilio_script = tw::CallScript::RejectCreate(429, 20429);
+    ari_script = ari::CallScript::RejectOriginate(503);
+  } else if (kind == "server_error") {
+    telnyx_script = telnyx::CallScript::RejectDial(503);
+    twilio_script = tw::CallScript::RejectCreate(500, 20500);
+    ari_script = ari::CallScript::RejectOriginate(500);
   } else {
     return absl::StrCat("unknown phone mode \"", mode,
-                        "\" (console, answer, no_digit, no_answer, busy, machine, reject, rate_limited, "
-                        "server_error)");
+                        "\" (console, answer[:seconds[:digit]], no_digit, no_answer, busy, machine, reject, "
+                        "rate_limited, server_error)");
   }
-  telnyx_->Script(person.phone, std::move(script));
+  telnyx_->Script(person.phone, std::move(telnyx_script));
+  twilio_->Script(person.phone, std::move(twilio_script));
+  ari_->Script(person.phone, std::move(ari_script));
   std::lock_guard<std::mutex> lock(mu_);
   phone_modes_[person.key] = mode;
   return "";

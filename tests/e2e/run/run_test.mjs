@@ -234,6 +234,32 @@ try {
 
   await panicAcknowledgedWithTheButton();
 
+  // Scripted phones: Борис is busy, Вера answers after 1 s and presses 1: the cascade moves on and Вера's
+  // key acknowledges.
+  {
+    await act('/api/people/boris/phone', { mode: 'busy' });
+    await act('/api/people/vera/phone', { mode: 'answer:1:1' });
+    const before = await state();
+    const lastId = before.incidents.length ? before.incidents[0].id : 0;
+    const borisCalls = person(before, 'boris').calls.length;
+    await act('/api/people/anna/text', { text: '/panic' });
+    let done = null;
+    await until(async () => {
+      const s = await state();
+      done = s.incidents.find((i) => i.id > lastId && i.status === 'acknowledged') || null;
+      return done !== null;
+    }, 30000, 'a busy Борис, then Вера answering and pressing 1, acknowledge the third panic');
+    const s = await state();
+    check(done && done.acknowledged_by === 'Вера', `the third panic is Вера's (got ${done && done.acknowledged_by})`);
+    const boris = person(s, 'boris').calls.slice(borisCalls);
+    check(boris.length === 1 && boris[0].hangup_cause === 'user_busy', `Борис was called once and was busy (${JSON.stringify(boris.map((c) => c.hangup_cause))})`);
+    const [bad1, bad2] = await Promise.all(['answer:x', 'answer:5:x'].map((mode) =>
+      fetch(`${consoleUrl}/api/people/vera/phone`, { method: 'POST', body: JSON.stringify({ mode }) }).then((r) => r.status)));
+    check(bad1 === 400 && bad2 === 400, `malformed answer modes are refused (${bad1}, ${bad2})`);
+    await act('/api/people/boris/phone', { mode: 'console' });
+    await act('/api/people/vera/phone', { mode: 'console' });
+  }
+
   // A call that is over takes no more actions (409).
   {
     const ended = person(await state(), 'boris').calls.find((c) => c.state === 'ended');
