@@ -355,6 +355,9 @@ absl::Status Sandbox::ShareContact(const std::string& person_key) {
       {"date", absl::ToUnixSeconds(at)},
       {"contact",
        {{"phone_number", p->phone.substr(1)}, {"first_name", p->name}, {"user_id", p->telegram_id}}}};
+  // Shared with the keyboard's contact button (the only way the sandbox shares one), which a one-time keyboard
+  // hides.
+  telegram_->PressedReplyKeyboard(options_.bot_token, absl::StrCat(p->telegram_id));
   if (absl::Status s = PostUpdate({{"message", std::move(message)}}); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   sent_by_[p->key].push_back({.at = at, .text = absl::StrCat("📱 ", p->phone)});

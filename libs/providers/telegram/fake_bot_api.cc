@@ -171,6 +171,7 @@ struct Markup {
   std::string inline_keyboard_json;
   // The `keyboard` rows the chat shows from now on ("": removed); nullopt leaves the chat's as it is.
   std::optional<std::string> reply_keyboard_json;
+  bool one_time_keyboard = false;  // the reply keyboard's one_time_keyboard
   std::string error;
 };
 
@@ -228,6 +229,8 @@ Markup ReadMarkup(const json::object& params, bool inline_only) {
       out.error = "Bad Request: inline keyboard expected";
     } else if (const json::value* keyboard = markup.if_contains("keyboard"); keyboard != nullptr) {
       ReadReplyKeyboard(*keyboard, out);
+      const json::value* one_time = markup.if_contains("one_time_keyboard");
+      out.one_time_keyboard = one_time != nullptr && one_time->is_bool() && one_time->get_bool();
     } else if (const json::value* remove = markup.if_contains("remove_keyboard"); remove != nullptr) {
       if (remove->is_bool() && remove->get_bool()) out.reply_keyboard_json = "";
     } else if (!markup.contains("force_reply")) {
@@ -300,9 +303,13 @@ struct BotState {
   std::optional<absl::Time> last_error_date;
   std::map<std::string, int64_t> last_message_id;  // by chat
   std::map<std::pair<std::string, int64_t>, FakeBotApi::Message> messages;
-  std::map<std::string, std::string, std::less<>> reply_keyboards;  // by chat: the `keyboard` rows shown
-  std::map<std::string, absl::Time> last_send_to_chat;              // for enforce_rate_limits
-  std::deque<absl::Time> recent_sends;                              // for enforce_rate_limits
+  struct ReplyKeyboard {
+    std::string rows_json;  // the `keyboard` rows
+    bool one_time = false;  // hidden once the user presses one of its buttons
+  };
+  std::map<std::string, ReplyKeyboard, std::less<>> reply_keyboards;  // by chat: the one shown
+  std::map<std::string, absl::Time> last_send_to_chat;                // for enforce_rate_limits
+  std::deque<absl::Time> recent_sends;                                // for enforce_rate_limits
 };
 
 }  // namespace
@@ -513,7 +520,8 @@ struct FakeBotApi::State : std::enable_shared_from_this<FakeBotApi::State> {
         if (markup.reply_keyboard_json->empty()) {
           bot.reply_keyboards.erase(m.chat_id);
         } else {
-          bot.reply_keyboards[m.chat_id] = std::move(*markup.reply_keyboard_json);
+          bot.reply_keyboards[m.chat_id] = {.rows_json = std::move(*markup.reply_keyboard_json),
+                                            .one_time = markup.one_time_keyboard};
         }
       }
       Answer a = Ok(MessageJson(bot, m));
@@ -853,7 +861,15 @@ std::string FakeBotApi::ReplyKeyboardOf(std::string_view bot_token, std::string_
   auto bot = state_->bots.find(std::string(bot_token));
   if (bot == state_->bots.end()) return "";
   auto it = bot->second.reply_keyboards.find(chat_id);
-  return it == bot->second.reply_keyboards.end() ? "" : it->second;
+  return it == bot->second.reply_keyboards.end() ? "" : it->second.rows_json;
+}
+
+void FakeBotApi::PressedReplyKeyboard(std::string_view bot_token, std::string_view chat_id) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  auto bot = state_->bots.find(std::string(bot_token));
+  if (bot == state_->bots.end()) return;
+  auto it = bot->second.reply_keyboards.find(chat_id);
+  if (it != bot->second.reply_keyboards.end() && it->second.one_time) bot->second.reply_keyboards.erase(it);
 }
 
 std::optional<FakeBotApi::Webhook> FakeBotApi::WebhookOf(std::string_view bot_token) const {

@@ -26,7 +26,8 @@
 //   The chat's reply keyboard (ReplyKeyboardOf), as a Telegram client shows it: an accepted sendMessage with
 //   a ReplyKeyboardMarkup {"keyboard":[[..]],..} shows its rows from then on, one with {"remove_keyboard":
 //   true} removes it; an inline keyboard, force_reply, no reply_markup, or a keyboard left with no buttons
-//   (tdlib drops buttons without text and empty rows) leaves it as it is. Edits cannot change it.
+//   (tdlib drops buttons without text and empty rows) leaves it as it is. Edits cannot change it. A keyboard
+//   sent with one_time_keyboard hides once the simulated user presses it (PressedReplyKeyboard).
 // - editMessageText / editMessageReplyMarkup: the message's text and inline keyboard are replaced (no
 //   reply_markup removes the keyboard); result the edited Message with edit_date. 400 "Bad Request: message
 //   to edit not found" for a message this bot never sent to that chat; 400 "Bad Request: message is not
@@ -197,6 +198,9 @@ class FakeBotApi {
   // [[{"text":"Share my number","request_contact":true}]] (every button an object with "text"; one sent as a
   // string becomes {"text":..}); "" when the bot never sent one or removed it.
   std::string ReplyKeyboardOf(std::string_view bot_token, std::string_view chat_id) const;
+  // The user pressed a button of the chat's reply keyboard (a simulator playing the user): a keyboard sent with
+  // one_time_keyboard is hidden from then on, as Telegram clients hide it, until a message brings one again.
+  void PressedReplyKeyboard(std::string_view bot_token, std::string_view chat_id);
   // The bot's webhook as setWebhook last set it; nullopt when it has none (never set, or deleted by
   // deleteWebhook or a setWebhook with an empty url) or the bot is unknown.
   std::optional<Webhook> WebhookOf(std::string_view bot_token) const;

@@ -372,6 +372,26 @@ TEST_F(FakeBotApiTest, ReplyKeyboardIsShownUntilRemoved) {
   EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), "");
 }
 
+// one_time_keyboard: the client hides the keyboard once the user presses a button; the next keyboard shows.
+TEST_F(FakeBotApiTest, AOneTimeKeyboardHidesOnceTheUserPressesIt) {
+  const tg::ReplyKeyboard share{.rows = {{{.text = "Поделиться номером", .request_contact = true}}},
+                                .one_time_keyboard = true};
+  const std::string shown = R"([[{"text":"Поделиться номером","request_contact":true}]])";
+  ASSERT_TRUE(Send("42", "Поделитесь номером", share).ok);
+  api_->PressedReplyKeyboard(kToken, "43");  // another chat: nothing
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), shown);
+  api_->PressedReplyKeyboard(kToken, "42");
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), "");
+  ASSERT_TRUE(Send("42", "Номер не подошёл, ещё раз", share).ok);
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), shown);
+
+  // A keyboard without one_time_keyboard stays after a press.
+  const tg::ReplyKeyboard lasting{.rows = {{{.text = "Меню"}}}};
+  ASSERT_TRUE(Send("42", "Меню ниже", lasting).ok);
+  api_->PressedReplyKeyboard(kToken, "42");
+  EXPECT_EQ(api_->ReplyKeyboardOf(kToken, "42"), R"([[{"text":"Меню"}]])");
+}
+
 TEST_F(FakeBotApiTest, ChatShowsTheMessagesAsEdited) {
   ASSERT_TRUE(Send("42", "ALERT", tg::InlineKeyboard{{{"Беру", "ack:1"}}}).ok);
   ASSERT_TRUE(Send("42", "second").ok);
