@@ -60,6 +60,11 @@ absl::StatusOr<NotificationConfig> LoadNotificationConfig(const kernel::Env& env
   }
   config.public_base_url = reader.Optional("PUBLIC_BASE_URL", "");
   while (absl::EndsWith(config.public_base_url, "/")) config.public_base_url.pop_back();
+  // SetWebhooks registers <PUBLIC_BASE_URL>/webhook/<bot id> with Telegram: without it no bot can be set up.
+  if (config.public_base_url.empty() && app_env != kernel::AppEnv::kDev) {
+    reader.AddError("PUBLIC_BASE_URL (the edge's public address, for SetWebhooks) is required in " +
+                    std::string(kernel::AppEnvName(app_env)));
+  }
   config.incident_addr = reader.Optional("INCIDENT_ADDR", config.incident_addr);
   config.operator_chat_id = reader.Optional("OPERATOR_CHAT_ID", "");
 

@@ -194,7 +194,13 @@ TEST(NotificationConfigTest, BotsAreRequiredOutsideDev) {
               HasSubstr("TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET are required in staging"));
   EXPECT_THAT(ErrorOf({}, kernel::AppEnv::kProd),
               HasSubstr("TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET are required in prod"));
-  EXPECT_EQ(Load(WithBot(), kernel::AppEnv::kProd).bots.bots().size(), 1u);
+  std::map<std::string, std::string> prod = WithBot();
+  EXPECT_THAT(ErrorOf(prod, kernel::AppEnv::kProd),
+              HasSubstr("PUBLIC_BASE_URL (the edge's public address, for SetWebhooks) is required in prod"));
+  prod["PUBLIC_BASE_URL"] = "https://protectogram.example/";
+  const NotificationConfig loaded = Load(prod, kernel::AppEnv::kProd);
+  EXPECT_EQ(loaded.bots.bots().size(), 1u);
+  EXPECT_EQ(loaded.public_base_url, "https://protectogram.example");
   // A bot that is half configured is an error in every environment.
   EXPECT_THAT(ErrorOf({{"TELEGRAM_BOT_TOKEN", "111:AAA"}}), HasSubstr("TELEGRAM_WEBHOOK_SECRET"));
   EXPECT_THAT(ErrorOf({{"TG_TOKEN_OPS", "222:BBB"}}), HasSubstr("TG_WEBHOOK_SECRET_OPS"));
