@@ -140,7 +140,9 @@ int Main(int argc, char** argv) {
   std::thread seeder;
   if (seed) {
     seeder = std::thread([&] {
-      if (absl::Status s = (*sandbox)->Seed(seed_timeout); !s.ok()) {
+      if (absl::Status s = (*sandbox)->Seed(seed_timeout); absl::IsCancelled(s)) {
+        return;  // stopping
+      } else if (!s.ok()) {
         kernel::LogError("seeding failed", {{"error", std::string(s.message())}});
         signal.Request("seeding failed");
       } else {
@@ -150,6 +152,7 @@ int Main(int argc, char** argv) {
   }
   const std::string why = signal.Wait();
   kernel::LogInfo("stopping", {{"reason", why}});
+  (*sandbox)->CancelSeeding();
   if (seeder.joinable()) seeder.join();
   console.Stop(std::chrono::milliseconds(500));
   (*sandbox)->Stop();

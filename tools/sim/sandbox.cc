@@ -616,7 +616,7 @@ size_t Sandbox::BotMessageCount(const Person& person) const {
 
 absl::Status Sandbox::WaitForBotMessage(const Person& person, const std::string& part, size_t after,
                                         absl::Time deadline) {
-  while (absl::Now() < deadline) {
+  while (absl::Now() < deadline && !cancel_seeding_.load()) {
     const auto chat = telegram_->Chat(options_.bot_token, absl::StrCat(person.telegram_id));
     for (size_t i = after; i < chat.size(); ++i) {
       if (absl::StrContains(chat[i].text, part)) return absl::OkStatus();
@@ -657,6 +657,7 @@ absl::Status Sandbox::Seed(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   auto poll = [&](const std::function<bool()>& done, const std::string& what) -> absl::Status {
     while (absl::Now() < deadline) {
+      if (cancel_seeding_.load()) return absl::CancelledError("seeding: stopped");
       if (done()) return absl::OkStatus();
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

@@ -82,6 +82,8 @@ class Sandbox {
   // Registers the demo family through the bot where the admin API shows it missing; returns when done (or
   // why not). Runs on the caller's thread; progress is in status().
   absl::Status Seed(absl::Duration timeout);
+  // Makes a Seed in progress return CANCELLED within ~100 ms (shutdown); from any thread.
+  void CancelSeeding() { cancel_seeding_.store(true); }
 
   // The console's GET /api/state (docs/console.md has its shape).
   std::string StateJson();
@@ -140,6 +142,7 @@ class Sandbox {
   std::map<std::string, std::string> phone_modes_;           // by person key
   std::string status_ = "starting";
   std::atomic<bool> ready_{false};
+  std::atomic<bool> cancel_seeding_{false};
   std::atomic<int64_t> next_id_;  // update_id, message_id and callback ids: from the start time, so a
                                   // restarted sandbox never repeats one the edge has seen (it dedupes)
 };
