@@ -1,7 +1,5 @@
 #include "edge/admin_api.h"
 
-#include <grpcpp/client_context.h>
-
 #include <boost/json.hpp>
 #include <optional>
 #include <utility>
@@ -131,11 +129,10 @@ http::Response AdminApi::TriggerPanicTestInScope(const http::Request& request) {
   absl::StatusOr<iv1::TriggerTestPanicRequest> parsed = ParseTriggerPanicTest(request.body);
   if (!parsed.ok()) return Detail(422, std::string(parsed.status().message()));
 
-  grpc::ClientContext context;
-  kernel::PrepareClientContext(&context, options_.admin_token);
-  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.incident_timeout));
   iv1::TriggerTestPanicResponse answer;
-  const absl::Status status = kernel::ToAbslStatus(incident_->TriggerTestPanic(&context, *parsed, &answer));
+  const absl::Status status =
+      kernel::CallService(*incident_, &iv1::IncidentAdminService::Stub::TriggerTestPanic, *parsed, &answer,
+                          options_.incident_timeout, options_.admin_token);
   if (!status.ok()) {
     const bool refused = status.code() == absl::StatusCode::kNotFound ||
                          status.code() == absl::StatusCode::kFailedPrecondition ||

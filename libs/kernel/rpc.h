@@ -78,17 +78,25 @@ class RpcScope {
 void PrepareClientContext(grpc::ClientContext* context, std::string_view admin_token = "");
 
 // One unary call to another of our services: the current correlation id (and the admin token when given) in
-// its metadata, a deadline `timeout` from now, the answer discarded, the status as absl::Status.
+// its metadata, a deadline `timeout` from now, the answer in `*response`, the status as absl::Status.
 //   kernel::CallService(*stub, &v1::IncidentService::Stub::OnCallOutcome, request, absl::Seconds(5));
 template <typename Stub, typename Request, typename Response>
 absl::Status CallService(Stub& stub,
                          grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                         const Request& request, absl::Duration timeout, std::string_view admin_token = "") {
+                         const Request& request, Response* response, absl::Duration timeout,
+                         std::string_view admin_token = "") {
   grpc::ClientContext context;
   PrepareClientContext(&context, admin_token);
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return ToAbslStatus((stub.*method)(&context, request, response));
+}
+// The same, the answer discarded.
+template <typename Stub, typename Request, typename Response>
+absl::Status CallService(Stub& stub,
+                         grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                         const Request& request, absl::Duration timeout, std::string_view admin_token = "") {
   Response response;
-  return ToAbslStatus((stub.*method)(&context, request, &response));
+  return CallService(stub, method, request, &response, timeout, admin_token);
 }
 
 // The channel every process uses to call another of our services (INCIDENT_ADDR, NOTIFICATION_ADDR,

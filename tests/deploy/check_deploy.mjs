@@ -16,7 +16,7 @@
 //   - its container ports, probes, Service ports, Fly internal_port, checks and metrics are the ports the
 //     binary listens on given that environment (the defaults come from `<binary> --help`);
 //   - its command is a binary that the Dockerfile builds (--target) and copies into the runtime image.
-// And: every k8s object is valid against k8s_schema.mjs (and kubernetes-models' schemas when installed); the
+// And: every k8s object is valid against k8s_schema.mjs and kubernetes-models' schemas; the
 // NetworkPolicies let exactly the intended traffic in; each Deployment has replicas >= 2, resources, a
 // PodDisruptionBudget and runs as non-root; the Dockerfile's runtime packages exist in Debian (apt-cache,
 // when there is one) and provide every shared library the binaries load (objdump/ldd/dpkg, when there).
@@ -30,7 +30,6 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 
 import { schemas, selectorMatches, semanticProblems } from "./k8s_schema.mjs";
-import { parseAllDocuments } from "./yaml_subset.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SOURCE = resolve(process.env.PROTECTOGRAM_SOURCE_DIR ?? join(HERE, "..", ".."));
@@ -68,10 +67,9 @@ const MONITORING_LABEL = ["protectogram.io/scrape-metrics", "true"];
 // --- node_modules ----------------------------------------------------------------------------------------
 
 // tools/node_modules is not on this script's resolution path: import a package there by its entry file.
-async function importTool(name, { optional = false } = {}) {
+async function importTool(name) {
   const dir = join(NODE_MODULES, name);
   if (!existsSync(join(dir, "package.json"))) {
-    if (optional) return null;
     throw new Error(`${rel(dir)} is missing: run scripts/install-deps.sh (npm install in tools/)`);
   }
   const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
@@ -91,8 +89,10 @@ const TOML = await importTool("smol-toml");
 const { formats, runValidateFunc } = await importTool("@kubernetes-models/validate");
 const ajvModule = await importTool("ajv");
 const Ajv = ajvModule.default?.default ?? ajvModule.default;
-const yamlPackage = await importTool("yaml", { optional: true });
-const kubernetesModels = existsSync(join(NODE_MODULES, "kubernetes-models", "package.json"));
+const YAML = await importTool("yaml");
+if (!existsSync(join(NODE_MODULES, "kubernetes-models", "package.json"))) {
+  throw new Error("tools/node_modules/kubernetes-models is missing: run scripts/install-deps.sh (npm install in tools/)");
+}
 
 // --- running things ----------------------------------------------------------------------------------------
 
@@ -567,17 +567,20 @@ const objects = [];  // {file, object}
 const ajv = new Ajv({ allErrors: true, strict: false, formats });
 const validators = Object.fromEntries(Object.entries(schemas).map(([k, s]) => [k, ajv.compile(s)]));
 
-// PyYAML, when python3 has it, must read every file as our parser does (a second opinion on the subset).
-function pyYaml(path) {
-  if (!which("python3")) return undefined;
-  const r = runTool("python3", [
-    "-c",
-    "import json,sys\ntry:\n import yaml\nexcept ImportError:\n sys.exit(3)\nprint(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))",
-    path,
-  ]);
-  if (r.status === 3) return undefined;
-  if (r.status !== 0) return { error: oneLine(r.stderr) };
-  return { documents: JSON.parse(r.stdout) };
+// Every document of a k8s file as plain values, read as YAML 1.2 (duplicate keys are errors). Kubernetes'
+// sigs.k8s.io/yaml reads YAML 1.1, where unquoted yes/no/on/off, leading-zero numbers, 1:30 and dates mean
+// something else: a file that the two versions read differently is refused (quote those scalars).
+function readYaml(text) {
+  const read = (version) => YAML.parseAllDocuments(text, { version, uniqueKeys: true });
+  const documents = read("1.2");
+  const error = documents.flatMap((d) => d.errors)[0];
+  if (error !== undefined) throw new Error(error.message.split("\n")[0]);
+  const values = (docs) => docs.map((d) => d.toJS()).filter((d) => d !== null);
+  const v12 = values(documents);
+  if (!isDeepStrictEqual(values(read("1.1")), v12)) {
+    throw new Error("YAML 1.1 (Kubernetes) and 1.2 read it differently: quote yes/no/on/off, leading-zero numbers, 1:30, dates");
+  }
+  return v12;
 }
 
 function formatAjvErrors(errors) {
@@ -610,19 +613,10 @@ for (const file of k8sFiles) {
   const text = readFileSync(path, "utf8");
   let documents;
   try {
-    documents = parseAllDocuments(text, `k8s/${file}`).filter((d) => d !== null);
+    documents = readYaml(text);
   } catch (e) {
-    problem(`k8s/${file}`, e.message.replace(`k8s/${file}:`, "line "));
+    problem(`k8s/${file}`, e.message);
     continue;
-  }
-  const py = pyYaml(path);
-  if (py?.error) problem(`k8s/${file}`, `PyYAML cannot read it: ${py.error}`);
-  else if (py?.documents && !isDeepStrictEqual(py.documents, documents)) {
-    problem(`k8s/${file}`, "PyYAML reads it differently from tests/deploy/yaml_subset.mjs (quote the ambiguous scalars)");
-  }
-  if (yamlPackage !== null) {
-    const theirs = yamlPackage.parseAllDocuments(text).map((d) => d.toJS()).filter((d) => d !== null);
-    if (!isDeepStrictEqual(theirs, documents)) problem(`k8s/${file}`, "the yaml package reads it differently from yaml_subset.mjs");
   }
   documents.forEach((object, i) => {
     const where = `k8s/${file} #${i + 1} ${object?.kind ?? "?"} ${object?.metadata?.name ?? "?"}`;
@@ -641,21 +635,18 @@ for (const file of k8sFiles) {
     objects.push({ file: `k8s/${file}`, where, object });
   });
 }
-if (kubernetesModels) {
-  let used = 0;
-  for (const { where, object } of objects) {
-    const Model = await kubernetesModel(object);
-    if (typeof Model !== "function") continue;
-    used++;
-    try {
-      new Model(object).validate();  // throws a ValidationError naming the field
-    } catch (e) {
-      problem(where, `invalid (kubernetes-models): ${e.message}`);
-    }
+// And against kubernetes-models' model of its kind: the API's full OpenAPI schema.
+for (const { where, object } of objects) {
+  const Model = await kubernetesModel(object);
+  if (typeof Model !== "function") {
+    problem(where, `kubernetes-models has no model of ${object.apiVersion}/${object.kind}`);
+    continue;
   }
-  if (used === 0) notes.push("kubernetes-models is installed but none of its models was found by apiVersion/kind: not used");
-} else {
-  notes.push("kubernetes-models is not installed: k8s objects are validated against tests/deploy/k8s_schema.mjs only");
+  try {
+    new Model(object).validate();  // throws a ValidationError naming the field
+  } catch (e) {
+    problem(where, `invalid (kubernetes-models): ${e.message}`);
+  }
 }
 
 const byKind = (kind) => objects.filter((o) => o.object.kind === kind);

@@ -1,5 +1,6 @@
 #include "tools/sim/sandbox.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -26,17 +27,13 @@ using incident::v1::IncidentAdminService;
 constexpr absl::Duration kAdminTimeout = absl::Seconds(3);
 
 int64_t Millis(absl::Time t) { return absl::ToUnixMillis(t); }
+int64_t Millis(const google::protobuf::Timestamp& t) {
+  return google::protobuf::util::TimeUtil::TimestampToMilliseconds(t);
+}
 
-// One unary admin call, its answer kept.
-template <typename Request, typename Response>
-absl::Status AdminCall(IncidentAdminService::Stub& stub,
-                       grpc::Status (IncidentAdminService::Stub::*method)(grpc::ClientContext*,
-                                                                          const Request&, Response*),
-                       const Request& request, Response* response, const std::string& admin_token) {
-  grpc::ClientContext context;
-  kernel::PrepareClientContext(&context, admin_token);
-  context.set_deadline(absl::ToChronoTime(absl::Now() + kAdminTimeout));
-  return kernel::ToAbslStatus((stub.*method)(&context, request, response));
+// A key of a phone's keypad.
+bool IsKey(absl::string_view digit) {
+  return digit.size() == 1 && absl::string_view("0123456789*#").find(digit[0]) != absl::string_view::npos;
 }
 
 std::string StatusWord(incident::v1::IncidentStatus status) {
@@ -315,10 +312,8 @@ absl::Status Sandbox::PostUpdate(json::object update) {
     url = hook->url;
     secret = hook->secret_token;
   }
-  http::Client client(
-      {.connect_timeout = std::chrono::milliseconds(2000), .timeout = std::chrono::seconds(10)});
   absl::StatusOr<http::ClientResponse> r =
-      client.PostJson(url, json::serialize(update), {{"X-Telegram-Bot-Api-Secret-Token", secret}});
+      webhook_client_.PostJson(url, json::serialize(update), {{"X-Telegram-Bot-Api-Secret-Token", secret}});
   if (!r.ok()) return absl::UnavailableError(absl::StrCat("the edge (", url, "): ", r.status().message()));
   if (r->status != 200) {
     return absl::UnavailableError(
@@ -396,7 +391,7 @@ std::string Sandbox::ApplyPhoneMode(const Person& person, const std::string& mod
       return absl::StrCat("phone mode \"", mode, "\": the seconds to answer must be 0..600");
     }
     const std::string digit = parts.size() == 3 ? parts[2] : "1";
-    if (digit.size() != 1 || std::string_view("0123456789*#").find(digit[0]) == std::string_view::npos) {
+    if (!IsKey(digit)) {
       return absl::StrCat("phone mode \"", mode, "\": \"", digit, "\" is not a key (0-9, *, #)");
     }
     telnyx_script = telnyx::CallScript::PressDigit(digit);
@@ -477,7 +472,7 @@ absl::Status Sandbox::HangupCall(const std::string& call_id) {
   return CallAction(telnyx_->EndCall(call_id), telnyx_->FindCall(call_id), call_id, "hang up");
 }
 absl::Status Sandbox::PressDigit(const std::string& call_id, const std::string& digit) {
-  if (digit.size() != 1 || std::string_view("0123456789*#").find(digit[0]) == std::string_view::npos) {
+  if (!IsKey(digit)) {
     return absl::InvalidArgumentError(absl::StrCat("\"", digit, "\" is not a key (0-9, *, #)"));
   }
   return CallAction(telnyx_->PressDigit(call_id, digit), telnyx_->FindCall(call_id), call_id,
@@ -491,7 +486,8 @@ std::map<int64_t, std::string> Sandbox::NamesByUserId() {
   incident::v1::ListUsersRequest request;
   request.set_limit(1000);
   incident::v1::ListUsersResponse response;
-  if (AdminCall(*admin_, &IncidentAdminService::Stub::ListUsers, request, &response, options_.admin_token)
+  if (kernel::CallService(*admin_, &IncidentAdminService::Stub::ListUsers, request, &response, kAdminTimeout,
+                          options_.admin_token)
           .ok()) {
     for (const auto& u : response.users()) names[u.id()] = u.display_name();
   }
@@ -573,30 +569,29 @@ std::string Sandbox::StateJson() {
   incident::v1::ListIncidentsRequest list;
   list.set_limit(5);
   incident::v1::ListIncidentsResponse listed;
-  if (AdminCall(*admin_, &IncidentAdminService::Stub::ListIncidents, list, &listed, options_.admin_token)
+  if (kernel::CallService(*admin_, &IncidentAdminService::Stub::ListIncidents, list, &listed, kAdminTimeout,
+                          options_.admin_token)
           .ok()) {
     std::map<int64_t, std::string> names;
     for (int i = 0; i < listed.incidents_size(); ++i) {
       const incident::v1::Incident& summary = listed.incidents(i);
-      json::object o{
-          {"id", summary.id()},
-          {"status", StatusWord(summary.status())},
-          {"traveler", summary.traveler_name()},
-          {"acknowledged_by", summary.acknowledged_by_name()},
-          {"started_at_ms", absl::ToUnixMillis(absl::FromUnixSeconds(summary.created_at().seconds()) +
-                                               absl::Nanoseconds(summary.created_at().nanos()))}};
+      json::object o{{"id", summary.id()},
+                     {"status", StatusWord(summary.status())},
+                     {"traveler", summary.traveler_name()},
+                     {"acknowledged_by", summary.acknowledged_by_name()},
+                     {"started_at_ms", Millis(summary.created_at())}};
       json::array timeline;
       if (i == 0) {
         incident::v1::GetIncidentRequest get;
         get.set_incident_id(summary.id());
         incident::v1::GetIncidentResponse got;
-        if (AdminCall(*admin_, &IncidentAdminService::Stub::GetIncident, get, &got, options_.admin_token)
+        if (kernel::CallService(*admin_, &IncidentAdminService::Stub::GetIncident, get, &got, kAdminTimeout,
+                                options_.admin_token)
                 .ok()) {
           names = NamesByUserId();
           for (const auto& e : got.incident().timeline()) {
-            const absl::Time at = absl::FromUnixSeconds(e.at().seconds()) + absl::Nanoseconds(e.at().nanos());
-            timeline.push_back(
-                json::object{{"at_ms", Millis(at)}, {"kind", e.what()}, {"text", TimelineText(e, names)}});
+            timeline.push_back(json::object{
+                {"at_ms", Millis(e.at())}, {"kind", e.what()}, {"text", TimelineText(e, names)}});
           }
         }
       }
@@ -631,8 +626,8 @@ absl::StatusOr<std::map<int64_t, incident::v1::User>> Sandbox::UsersByTelegramId
   incident::v1::ListUsersRequest request;
   request.set_limit(1000);
   incident::v1::ListUsersResponse response;
-  if (absl::Status s = AdminCall(*admin_, &IncidentAdminService::Stub::ListUsers, request, &response,
-                                 options_.admin_token);
+  if (absl::Status s = kernel::CallService(*admin_, &IncidentAdminService::Stub::ListUsers, request,
+                                           &response, kAdminTimeout, options_.admin_token);
       !s.ok()) {
     return s;
   }
@@ -645,8 +640,8 @@ absl::StatusOr<std::vector<incident::v1::Link>> Sandbox::Links(int64_t traveler_
   incident::v1::ListLinksRequest request;
   request.set_traveler_user_id(traveler_user_id);
   incident::v1::ListLinksResponse response;
-  if (absl::Status s = AdminCall(*admin_, &IncidentAdminService::Stub::ListLinks, request, &response,
-                                 options_.admin_token);
+  if (absl::Status s = kernel::CallService(*admin_, &IncidentAdminService::Stub::ListLinks, request,
+                                           &response, kAdminTimeout, options_.admin_token);
       !s.ok()) {
     return s;
   }

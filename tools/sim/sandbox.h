@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/http/client.h"
 #include "libs/providers/ari/fake_ari.h"
 #include "libs/providers/telegram/fake_bot_api.h"
 #include "libs/providers/telnyx/fake_call_control.h"
@@ -132,6 +133,9 @@ class Sandbox {
   std::unique_ptr<providers::whatsapp::FakeCloudApi> whatsapp_;
   std::unique_ptr<providers::ari::FakeAri> ari_;
   std::unique_ptr<incident::v1::IncidentAdminService::Stub> admin_;
+  // Posts the people's updates to the edge: one client, so its keep-alive connections are reused.
+  http::Client webhook_client_{
+      {.connect_timeout = std::chrono::milliseconds(2000), .timeout = std::chrono::seconds(10)}};
 
   mutable std::mutex mu_;
   struct UserMessage {
